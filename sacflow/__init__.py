@@ -1,0 +1,1 @@
+"""sacflow: SAC for flow-based policies (SAC Flow, ICLR 2026) and its baselines."""

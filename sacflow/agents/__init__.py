@@ -1,0 +1,1 @@
+"""Agents: one file each; ``build(cfg, ...)`` assembles one from the composed config."""

@@ -1,0 +1,198 @@
+"""SAC from scratch for any actor with the PolicyOutput contract (flow or tanh-Gaussian).
+
+Two critic styles:
+
+* ``crossq`` (what the official SAC Flow code runs): BatchRenorm critics, one
+  training-mode pass over the joint batch [s; s'] so the normalisation statistics see
+  both halves, no target network.
+* ``polyak``: standard SAC with a Polyak-averaged target critic.
+
+Losses (per batch of B transitions):
+    y      = r + gamma (1 - terminated) (min_i Q_i(s', a') - alpha log p(a'|s')),  a' ~ pi(.|s')
+    L_Q    = 0.5 sum_i mean_b (Q_i(s, a) - sg(y))^2
+    L_pi   = mean_b (alpha log p(a|s) - min_i Q_i(s, a)),  a ~ pi(.|s) reparameterised
+    L_alpha = mean_b (-alpha (log p(a|s) + H_target))   (gradient w.r.t. log alpha)
+The actor and alpha are updated ``actor_updates`` times every ``policy_delay`` critic updates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from sacflow.utils.instantiate import instantiate
+
+
+def _adam(params, lr, betas):
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+
+
+class SACAgent(nn.Module):
+    def __init__(
+        self,
+        actor: nn.Module,
+        critic: nn.Module,
+        act_dim: int,
+        critic_style: str = "crossq",
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        actor_lr: float = 3e-4,
+        critic_lr: float = 1e-3,
+        alpha_lr: float = 1e-3,
+        betas=(0.5, 0.999),
+        policy_delay: int = 3,
+        actor_updates: int = 1,
+        alpha_init: float = 0.2,
+        autotune_alpha: bool = True,
+        target_entropy_per_dim: float = 0.0,
+        grad_diagnostic_every: int = 0,
+    ):
+        super().__init__()
+        if critic_style not in ("crossq", "polyak"):
+            raise ValueError(f"critic.style must be crossq or polyak, got {critic_style!r}")
+        self.actor, self.critic = actor, critic
+        self.critic_style, self.gamma, self.tau = critic_style, gamma, tau
+        self.policy_delay, self.actor_updates = policy_delay, actor_updates
+        self.target_critic = copy.deepcopy(critic).requires_grad_(False) if critic_style == "polyak" else None
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha_init)), requires_grad=autotune_alpha)
+        self.autotune_alpha = autotune_alpha
+        self.target_entropy = target_entropy_per_dim * act_dim
+        self.grad_diagnostic_every = grad_diagnostic_every
+        self.actor_optim = _adam(actor.parameters(), actor_lr, betas)
+        self.critic_optim = _adam(critic.parameters(), critic_lr, betas)
+        self.alpha_optim = _adam([self.log_alpha], alpha_lr, betas)
+        # Host-side counters: they schedule the delayed updates without a device sync.
+        self.num_updates = 0
+        self.num_actor_updates = 0
+
+    @classmethod
+    def build(cls, cfg, obs_dim: int, act_dim: int, action_low, action_high) -> SACAgent:
+        """Assemble from the composed config: ``agent`` (actor, entropy) and ``critic`` (style, optimiser)."""
+        actor = instantiate(
+            cfg.agent.actor, obs_dim=obs_dim, act_dim=act_dim, action_low=action_low, action_high=action_high
+        )
+        critic = instantiate(cfg.critic.network, obs_dim=obs_dim, act_dim=act_dim)
+        return cls(
+            actor,
+            critic,
+            act_dim,
+            critic_style=cfg.critic.style,
+            gamma=cfg.gamma,
+            tau=cfg.critic.tau,
+            actor_lr=cfg.agent.actor_lr,
+            critic_lr=cfg.critic.lr,
+            alpha_lr=cfg.agent.alpha_lr,
+            betas=cfg.critic.betas,
+            policy_delay=cfg.critic.policy_delay,
+            actor_updates=cfg.critic.actor_updates,
+            alpha_init=cfg.agent.alpha_init,
+            autotune_alpha=cfg.agent.autotune_alpha,
+            target_entropy_per_dim=cfg.agent.target_entropy_per_dim,
+            grad_diagnostic_every=cfg.agent.grad_diagnostic_every,
+        )
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.exp().detach()
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions for environment interaction: normalisation layers use running statistics."""
+        was_training = self.actor.training
+        self.actor.eval()
+        action = self.actor(obs, deterministic=deterministic).action
+        self.actor.train(was_training)
+        return action
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One critic update, plus the delayed actor/alpha updates. Returns detached tensors."""
+        info = self.critic_update(batch)
+        self.num_updates += 1
+        if self.target_critic is not None:
+            self._polyak_update()
+        if self.num_updates % self.policy_delay == 0:
+            for _ in range(self.actor_updates):
+                info.update(self.actor_update(batch))
+        return info
+
+    def critic_update(self, batch) -> dict[str, torch.Tensor]:
+        obs, action, next_obs = batch["obs"], batch["action"], batch["next_obs"]
+        with torch.no_grad():
+            self.actor.eval()
+            next_out = self.actor(next_obs)
+            self.actor.train()
+        if self.critic_style == "crossq":
+            # One pass over [s; s'] so BatchRenorm normalises both halves with the same statistics.
+            q_joint = self.critic(torch.cat([obs, next_obs]), torch.cat([action, next_out.action]))
+            q, next_q = q_joint[:, : obs.shape[0]], q_joint[:, obs.shape[0] :].detach()
+        else:
+            q = self.critic(obs, action)
+            with torch.no_grad():
+                next_q = self.target_critic(next_obs, next_out.action)
+        next_v = next_q.min(0).values - self.alpha * next_out.log_prob
+        target = (batch["reward"] + self.gamma * (1.0 - batch["terminated"]) * next_v).detach()
+        loss = 0.5 * ((q - target) ** 2).mean(1).sum()
+        self.critic_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optim.step()
+        return {
+            "losses/critic": loss.detach(),
+            "losses/q_mean": q.mean().detach(),
+            "losses/target_mean": target.mean(),
+        }
+
+    def actor_update(self, batch) -> dict[str, torch.Tensor]:
+        self.num_actor_updates += 1
+        diagnose = self.grad_diagnostic_every > 0 and self.num_actor_updates % self.grad_diagnostic_every == 0
+        out = self.actor(batch["obs"], keep_path=diagnose)
+        # The critic scores the actions with running statistics and frozen weights.
+        self.critic.eval().requires_grad_(False)
+        q = self.critic(batch["obs"], out.action).min(0).values
+        self.critic.train().requires_grad_(True)
+        loss = (self.alpha * out.log_prob - q).mean()
+        # Taken before the actor step: the alpha update uses the pre-step log-density, as the reference.
+        mean_log_prob = out.log_prob.detach().mean()
+        info = {"losses/actor": loss.detach(), "losses/entropy": -mean_log_prob}
+        if diagnose and out.path is not None:
+            grads = torch.autograd.grad(loss, out.path, retain_graph=True)
+            info.update({f"grad/x{k}_norm": g.norm().detach() for k, g in enumerate(grads)})
+        self.actor_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_optim.step()
+        if self.autotune_alpha:
+            alpha_loss = -self.log_alpha.exp() * (mean_log_prob + self.target_entropy)
+            self.alpha_optim.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_optim.step()
+            info["losses/alpha_loss"] = alpha_loss.detach()
+        info["losses/alpha"] = self.alpha
+        return info
+
+    @torch.no_grad()
+    def _polyak_update(self):
+        for target, online in zip(self.target_critic.parameters(), self.critic.parameters()):
+            target.lerp_(online, self.tau)
+        for target, online in zip(self.target_critic.buffers(), self.critic.buffers()):
+            target.copy_(online)
+
+    def checkpoint_state(self) -> dict:
+        return {
+            "modules": self.state_dict(),
+            "optimizers": {
+                "actor": self.actor_optim.state_dict(),
+                "critic": self.critic_optim.state_dict(),
+                "alpha": self.alpha_optim.state_dict(),
+            },
+            "counters": {"num_updates": self.num_updates, "num_actor_updates": self.num_actor_updates},
+        }
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.load_state_dict(state["modules"])
+        self.actor_optim.load_state_dict(state["optimizers"]["actor"])
+        self.critic_optim.load_state_dict(state["optimizers"]["critic"])
+        self.alpha_optim.load_state_dict(state["optimizers"]["alpha"])
+        self.num_updates = state["counters"]["num_updates"]
+        self.num_actor_updates = state["counters"]["num_actor_updates"]

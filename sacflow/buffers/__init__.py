@@ -1,0 +1,1 @@
+"""Replay storage for off-policy training."""

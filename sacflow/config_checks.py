@@ -1,0 +1,59 @@
+"""Stop bad configuration values before any training starts, with one line naming the key."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+
+
+def _get(cfg: DictConfig, key: str):
+    return OmegaConf.select(cfg, key, default=None)
+
+
+# (key, predicate, reason). Keys that a config does not have are skipped.
+RULES = [
+    ("total_steps", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer"),
+    ("learning_starts", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer"),
+    ("batch_size", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("buffer_size", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("gamma", lambda v: 0.0 <= v <= 1.0, "must lie in [0, 1]"),
+    ("eval.every", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer (0 disables)"),
+    ("eval.episodes", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer"),
+    ("log_every", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("checkpoint_every", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("agent.actor.steps", lambda v: isinstance(v, int) and v >= 1, "K (flow steps) must be an integer >= 1"),
+    ("agent.actor_lr", lambda v: v > 0, "must be positive"),
+    ("agent.alpha_init", lambda v: v > 0, "must be positive"),
+    ("critic.lr", lambda v: v > 0, "must be positive"),
+    ("critic.policy_delay", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("critic.actor_updates", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("critic.network.n", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("critic.tau", lambda v: 0.0 < v <= 1.0, "must lie in (0, 1]"),
+]
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first value that cannot be right."""
+    for key, ok, reason in RULES:
+        value = _get(cfg, key)
+        if value is None:
+            continue
+        try:
+            valid = ok(value)
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ConfigError(key, f"{reason} (got {value!r})")
+
+
+def check_env_dims(cfg: DictConfig, env_id: str, obs_dim: int, act_dim: int) -> None:
+    """The optional ``env.obs_dim``/``env.action_dim`` keys must match the real environment."""
+    for key, actual in (("env.obs_dim", obs_dim), ("env.action_dim", act_dim)):
+        expected = _get(cfg, key)
+        if expected is not None and expected != actual:
+            raise ConfigError(key, f"{expected} does not match {env_id}, which has {actual}")

@@ -1,0 +1,1 @@
+"""Environment factories, one module per suite."""

@@ -1,0 +1,30 @@
+"""Hydra entry point: compose the config, check it, hand it to the trainer of its regime."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from sacflow.config_checks import ConfigError, check_config
+from sacflow.trainers import get_trainer
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "cfg")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> None:
+    try:
+        check_config(cfg)
+        trainer = get_trainer(cfg.trainer)(cfg, HydraConfig.get().runtime.output_dir)
+    except ConfigError as err:
+        print(f"sacflow: config error: {err}", file=sys.stderr)
+        sys.exit(2)
+    trainer.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Batch Renormalization (Ioffe, 2017) with CrossQ's conventions.
+
+torch.nn.BatchNorm is not a substitute: it keeps an *unbiased* running variance,
+uses a different momentum convention and has no renormalisation. The official
+SAC Flow code (and CrossQ) normalise with:
+
+* batch statistics from the biased variance E[x^2] - E[x]^2,
+* running statistics ``ra <- m * ra + (1 - m) * batch`` with m = 0.99,
+* after ``warmup_steps`` training-mode *calls*, the batch statistics are corrected
+  by r = clip(sigma_B / sigma_R, 1/r_max, r_max) and d = clip((mu_B - mu_R) / sigma_R,
+  -d_max, d_max) (both without gradient) so training-mode outputs match the
+  running statistics used at inference.
+
+The step counter counts calls, not optimiser updates: a module shared by the K flow
+steps advances K times per actor forward, exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BatchRenorm(nn.Module):
+    """Normalises the last dimension; every leading dimension counts as batch."""
+
+    def __init__(
+        self,
+        num_features: int,
+        momentum: float = 0.99,
+        eps: float = 1e-3,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+        warmup_steps: int = 100_000,
+    ):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.r_max, self.d_max, self.warmup_steps = r_max, d_max, warmup_steps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            mean, var = self.running_mean, self.running_var
+        else:
+            # Biased variance, as the reference. Two-pass (var_mean) rather than the reference's
+            # E[x^2] - E[x]^2, which loses digits to cancellation when |mean| >> std.
+            batch_var, batch_mean = torch.var_mean(x.reshape(-1, x.shape[-1]), dim=0, correction=0)
+            mean, var = self._renormalised(batch_mean, batch_var)
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean.mul_(m).add_(batch_mean.detach(), alpha=1 - m)
+                self.running_var.mul_(m).add_(batch_var.detach(), alpha=1 - m)
+                self.steps.add_(1)
+        return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
+
+    def _renormalised(self, batch_mean: torch.Tensor, batch_var: torch.Tensor):
+        # torch.where keeps the branch free of host synchronisation on the step counter.
+        warmed_up = self.steps >= self.warmup_steps
+        with torch.no_grad():
+            running_std = torch.sqrt(self.running_var + self.eps)
+            r = (torch.sqrt(batch_var + self.eps) / running_std).clamp(1 / self.r_max, self.r_max)
+            d = ((batch_mean - self.running_mean) / running_std).clamp(-self.d_max, self.d_max)
+        # clamp_min keeps the gradient finite for constant features (sqrt'(0) = inf would turn
+        # the masked-out branch of torch.where into NaN).
+        renorm_mean = batch_mean - d * torch.sqrt(batch_var.clamp_min(1e-12)) / r
+        renorm_var = batch_var / (r * r)
+        return torch.where(warmed_up, renorm_mean, batch_mean), torch.where(warmed_up, renorm_var, batch_var)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.weight.shape[0]}, momentum={self.momentum}, eps={self.eps}, "
+            f"r_max={self.r_max}, d_max={self.d_max}, warmup_steps={self.warmup_steps}"
+        )

@@ -1,0 +1,65 @@
+"""Learning-curve plot from a run's metric CSVs (``train.csv``, ``eval.csv``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# (file, column, legend label, line style) for every curve we know how to draw.
+_CURVES = (
+    ("train.csv", "train/episode_return", "train episode return", {"alpha": 0.5, "linewidth": 1.0}),
+    ("eval.csv", "eval/return_det", "eval return (deterministic)", {"marker": "o", "markersize": 3}),
+    ("eval.csv", "eval/return_stoch", "eval return (stochastic)", {"marker": "s", "markersize": 3}),
+)
+
+
+def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike, title: str | None = None) -> Path:
+    """Plot returns against env steps and save a PNG; curves whose data is missing are skipped."""
+    out_dir, path_png = Path(out_dir), Path(path_png)
+    # A bare Figure on the Agg canvas: no pyplot global state, no display needed.
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    tables: dict[str, pd.DataFrame | None] = {}
+    for file_name, column, label, style in _CURVES:
+        if file_name not in tables:
+            tables[file_name] = _read_table(out_dir / file_name)
+        curve = _numeric_curve(tables[file_name], column)
+        if curve is not None:
+            ax.plot(*curve, label=label, **style)
+
+    if ax.lines:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no data yet", transform=ax.transAxes, ha="center", va="center")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path_png, dpi=120)
+    return path_png
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
+
+
+def _numeric_curve(table: pd.DataFrame | None, column: str) -> tuple[pd.Series, pd.Series] | None:
+    """(steps, values) of ``column`` without empty cells; None when there is nothing to draw."""
+    if table is None or "step" not in table or column not in table:
+        return None
+    steps = pd.to_numeric(table["step"], errors="coerce")
+    values = pd.to_numeric(table[column], errors="coerce")
+    valid = steps.notna() & values.notna()
+    return (steps[valid], values[valid]) if valid.any() else None

@@ -1,0 +1,16 @@
+"""One trainer per regime, chosen by the ``trainer`` config key."""
+
+from __future__ import annotations
+
+import importlib
+
+TRAINERS = {"online": "sacflow.trainers.online:OnlineTrainer"}
+
+
+def get_trainer(name: str):
+    from sacflow.config_checks import ConfigError
+
+    if name not in TRAINERS:
+        raise ConfigError("trainer", f"unknown trainer {name!r}; choose one of {sorted(TRAINERS)}")
+    module, cls = TRAINERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)

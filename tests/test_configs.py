@@ -1,0 +1,93 @@
+"""Every config file composes, resolves and builds; bad input stops with one clear line."""
+
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import CFG_DIR, ROOT, compose_config
+from sacflow.agents.sac import SACAgent
+from sacflow.config_checks import ConfigError, check_config
+
+GROUPS = ["env", "agent", "velocity", "critic", "logger"]
+CHOICES = [(g, p.stem) for g in GROUPS for p in sorted((CFG_DIR / g).glob("*.yaml"))]
+EXPERIMENTS = sorted(str(p.relative_to(CFG_DIR / "experiment").with_suffix("")) for p in (CFG_DIR / "experiment").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,choice", CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
+def test_every_group_choice_composes_and_resolves(group, choice):
+    cfg = compose_config([f"{group}={choice}"])
+    OmegaConf.to_container(cfg, resolve=True)
+    check_config(cfg)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_preset_composes_and_builds(experiment):
+    cfg = compose_config([f"experiment={experiment}"])
+    OmegaConf.to_container(cfg, resolve=True)
+    check_config(cfg)
+    SACAgent.build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+
+
+@pytest.mark.parametrize("agent,velocity", [("sac_flow", "flow_t"), ("sac_flow", "flow_g"), ("sac_flow", "mlp"), ("sac_gaussian", "flow_t")])
+@pytest.mark.parametrize("critic", ["crossq", "sac"])
+def test_every_agent_builds_at_paper_sizes(agent, velocity, critic):
+    cfg = compose_config([f"agent={agent}", f"velocity={velocity}", f"critic={critic}"])
+    SACAgent.build(cfg, 376, 17, [-0.4] * 17, [0.4] * 17)
+
+
+def test_defaults_are_the_paper_setting():
+    cfg = compose_config([])
+    assert cfg.env.id == "Hopper-v4" and cfg.velocity.name == "flow_t" and cfg.critic.style == "crossq"
+    assert (cfg.batch_size, cfg.learning_starts, cfg.critic.policy_delay, cfg.agent.actor.steps) == (512, 50_000, 3, 4)
+    assert list(cfg.critic.betas) == [0.5, 0.999] and cfg.critic.lr == 1e-3 and cfg.agent.actor_lr == 3e-4
+    assert cfg.agent.alpha_init == 0.2 and cfg.agent.target_entropy_per_dim == 0.0
+    assert list(cfg.critic.network.hidden) == [1024, 1024]
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("total_steps=-5", "total_steps"),
+        ("agent.actor.steps=0", "agent.actor.steps"),
+        ("batch_size=0", "batch_size"),
+        ("gamma=1.5", "gamma"),
+        ("critic.policy_delay=0", "critic.policy_delay"),
+    ],
+)
+def test_bad_values_name_their_key(override, key):
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        check_config(compose_config([override]))
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cfg_job_prints_the_composed_config(subprocess_env):
+    result = run_cli("--cfg", "job", "velocity=flow_g", env=subprocess_env)
+    assert result.returncode == 0, result.stderr
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.velocity.name == "flow_g" and cfg.env.id == "Hopper-v4"
+
+
+def test_wrong_group_choice_lists_the_valid_ones(subprocess_env):
+    result = run_cli("velocity=flow_x", env=subprocess_env)
+    assert result.returncode != 0
+    assert "flow_x" in result.stderr and all(name in result.stderr for name in ("flow_g", "flow_t", "mlp"))
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("device=tpu", "device: unknown device 'tpu'"),
+        ("env.action_dim=5", "env.action_dim: 5 does not match InvertedPendulum-v4, which has 1"),
+        ("total_steps=-1", "total_steps: must be a non-negative integer"),
+    ],
+)
+def test_cli_stops_bad_values_with_one_line(override, message, subprocess_env, tmp_path):
+    result = run_cli("env=inverted_pendulum", f"out_dir={tmp_path}", "logger=csv", override, env=subprocess_env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"sacflow: config error: {message}"), result.stderr

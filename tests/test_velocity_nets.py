@@ -1,0 +1,95 @@
+"""Velocity networks: shapes, Flow-G's gate start, gradient reach, Flow-T attention, sizes."""
+
+import functools
+
+import pytest
+import torch
+
+from sacflow.networks.velocity import FlowGVelocity, FlowTVelocity, MLPVelocity
+from sacflow.policies.flow import FlowPolicy
+
+NETS = {"mlp": MLPVelocity, "flow_g": FlowGVelocity, "flow_t": FlowTVelocity}
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("batch", [1, 7])
+def test_shapes_in_train_and_eval(name, batch):
+    net = NETS[name](obs_dim=11, act_dim=3, steps=4)
+    for mode in (True, False):
+        net.train(mode)
+        ctx = net.context(torch.randn(batch, 11))
+        u, log_std = net(ctx, torch.randn(batch, 3), torch.full((1, 1), 0.25), 1)
+        assert u.shape == (batch, 3) and log_std.shape == (batch, 3)
+        assert (log_std > -5).all() and (log_std < 2).all()
+
+
+def test_flow_g_gate_starts_at_sigmoid_of_five_everywhere():
+    net = FlowGVelocity(obs_dim=11, act_dim=3, steps=4)
+    last = net.gate[-1]
+    assert torch.count_nonzero(last.weight) == 0 and torch.all(last.bias == 5.0)
+    ctx = net.context(torch.randn(9, 11) * 10)
+    z = net.gate_value(ctx, torch.randn(9, 3) * 10, torch.full((1, 1), 0.5))
+    torch.testing.assert_close(z, torch.full((9, 3), torch.sigmoid(torch.tensor(5.0)).item()))
+
+
+def test_flow_g_velocity_is_gate_times_candidate_minus_x():
+    torch.manual_seed(0)
+    net = FlowGVelocity(obs_dim=4, act_dim=2, steps=4, input_norm="none", candidate_activation="tanh")
+    torch.nn.init.normal_(net.gate[-1].weight)
+    obs, x, t = torch.randn(5, 4), torch.randn(5, 2), torch.full((1, 1), 0.75)
+    ctx = net.context(obs)
+    h = torch.cat([obs, x, net._time_features(t, 5)], dim=-1)
+    expected = torch.sigmoid(net.gate(h)) * (torch.tanh(net.candidate(h)) - x)
+    torch.testing.assert_close(net(ctx, x, t, 3)[0], expected)
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_gradients_reach_every_flow_step_and_parameter(name):
+    torch.manual_seed(0)
+    policy = FlowPolicy(NETS[name], 11, 3, [-1.0] * 3, [1.0] * 3, steps=4)
+    out = policy(torch.randn(32, 11), keep_path=True)
+    loss = (out.action.pow(2).sum(-1) + 0.1 * out.log_prob).mean()
+    grads = torch.autograd.grad(loss, out.path, retain_graph=True)
+    assert len(grads) == 5 and all(g.abs().sum() > 0 for g in grads)
+    loss.backward()
+    dead = {n for n, _ in policy.named_parameters() if n.endswith((".q.weight", ".q.bias", ".k.weight", ".k.bias"))}
+    # Flow-G's gate output layer starts at weight 0, so the layer feeding it gets no gradient yet.
+    gated = {"velocity.gate.0.weight", "velocity.gate.0.bias"}
+    for n, p in policy.named_parameters():
+        if n in dead:  # softmax over one key is 1: q/k projections get (numerically) zero gradient
+            assert p.grad is None or p.grad.abs().max() < 1e-6, n
+        elif n in gated:
+            assert torch.count_nonzero(p.grad) == 0, n
+        else:
+            assert p.grad is not None and torch.count_nonzero(p.grad) > 0, n
+
+
+@pytest.mark.parametrize("position", ["pre", "post"])
+def test_flow_t_closed_form_attention_is_exact(position):
+    torch.manual_seed(1)
+    full = FlowTVelocity(obs_dim=11, act_dim=3, steps=4, norm_position=position)
+    fast = FlowTVelocity(obs_dim=11, act_dim=3, steps=4, norm_position=position, closed_form_attention=True)
+    fast.load_state_dict(full.state_dict())
+    obs, x = torch.randn(16, 11), torch.randn(16, 3)
+    for k in range(4):
+        t = torch.full((1, 1), k / 4)
+        a, b = full(full.context(obs), x, t, k), fast(fast.context(obs), x, t, k)
+        torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a[1], b[1], atol=1e-5, rtol=1e-5)
+
+
+# Actor parameter counts of the official Flax modules (sacflow-official.md Sec. 2.4), K = 4.
+OFFICIAL_COUNTS = {
+    (11, 3): {"flow_g": 325_765, "flow_t": 310_804, "mlp": 273_956},
+    (376, 17): {"flow_g": 923_045, "flow_t": 333_226, "mlp": 483_126},
+}
+
+
+@pytest.mark.parametrize("dims", sorted(OFFICIAL_COUNTS))
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_default_sizes_match_the_official_parameter_counts(dims, name):
+    net = NETS[name]
+    if name == "flow_t":  # the reference's post-norm stack has no final norm
+        net = functools.partial(net, norm_position="post")
+    policy = FlowPolicy(net, *dims, [-1.0] * dims[1], [1.0] * dims[1], steps=4)
+    assert sum(p.numel() for p in policy.parameters()) == OFFICIAL_COUNTS[dims][name]
