@@ -179,9 +179,9 @@ def test_drift_correction_preserves_the_terminal_marginal():
     torch.manual_seed(7)
     results = {}
     for corrected in (True, False):
-        policy = FlowPolicy(lambda **kw: ExactVelocity(), 1, 1, [-10.0], [10.0], steps=200, noise_std=0.05, drift_correction=corrected)
+        policy = FlowPolicy(lambda **kw: ExactVelocity(), 1, 1, [-10.0], [10.0], steps=100, noise_std=0.05, drift_correction=corrected)
         with torch.no_grad():
-            x_k = policy(torch.zeros(40_000, 1), keep_path=True).path[-1]
+            x_k = policy(torch.zeros(20_000, 1), keep_path=True).path[-1]
         results[corrected] = (x_k.mean().item(), x_k.std().item())
     assert abs(results[True][0] - mu) < 0.02 and abs(results[True][1] - tau) < 0.02
     assert results[False][1] > tau + 0.1

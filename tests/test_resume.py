@@ -15,12 +15,12 @@ from sacflow.utils.checkpoint import latest_path, load
 
 RUN = [
     *TINY,
-    "total_steps=1500",
-    "checkpoint_every=300",
+    "total_steps=900",
+    "checkpoint_every=200",
     "velocity=flow_t",
     *TINY_VELOCITY["flow_t"],
     "agent.grad_diagnostic_every=7",
-    "eval.every=500",
+    "eval.every=300",
 ]
 
 
@@ -32,6 +32,8 @@ def logged(out_dir):
     """Every table, minus wall-clock columns (time/*), which legitimately differ."""
     tables = {}
     for name in ("train", "update", "eval", "grad"):
+        if not (out_dir / f"{name}.csv").exists():
+            continue
         df = pd.read_csv(out_dir / f"{name}.csv")
         tables[name] = df[[c for c in df.columns if not c.startswith("time/")]]
     return tables
@@ -44,20 +46,21 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, subprocess_env)
     proc = subprocess.Popen(command(resumed), cwd=ROOT, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint, deadline = latest_path(resumed), time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if checkpoint.exists() and load(checkpoint)["step"] >= 600:
+        if checkpoint.exists() and load(checkpoint)["step"] >= 400:
             break
         time.sleep(0.05)
     time.sleep(0.5)  # let it log rows past the checkpoint, which the resume must drop
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     killed_at = load(checkpoint)["step"]
-    assert 0 < killed_at < 1500
+    assert 0 < killed_at < 900
 
     result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming {resumed} from step {killed_at}" in result.stdout
 
     expected, actual = logged(reference), logged(resumed)
+    assert set(expected) == set(actual) >= {"train", "update", "eval", "grad"}
     for name in expected:
         pd.testing.assert_frame_equal(actual[name], expected[name], check_exact=True, obj=name)
     assert actual["train"]["step"].is_unique and actual["update"]["step"].is_unique

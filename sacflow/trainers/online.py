@@ -177,6 +177,6 @@ class OnlineTrainer:
     def _finish(self) -> None:
         # The final checkpoint may fall mid-episode; extending such a run starts a fresh episode.
         self._save_checkpoint()
-        plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=f"{self.cfg.env.id} {self.cfg.run_name}")
+        plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=self.cfg.run_name)
         self.logger.close()
         print(f"[sacflow] done: {self.out_dir}")
