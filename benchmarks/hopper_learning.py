@@ -12,11 +12,13 @@ resumes killed ones from their checkpoints.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib
@@ -45,6 +47,17 @@ def train(method: str, seed: int, out_root: Path, extra: list[str]) -> tuple[str
     return method, seed, time.time() - start, code
 
 
+def _wall_minutes(seed_dir: Path) -> str:
+    """Recorded by ``train``; else from run_info.json's start to the final learning curve."""
+    if (seed_dir / "wall_minutes.txt").exists():
+        return (seed_dir / "wall_minutes.txt").read_text().strip()
+    info, curve = seed_dir / "run_info.json", seed_dir / "learning_curve.png"
+    if not (info.exists() and curve.exists()):
+        return "?"
+    start = datetime.fromisoformat(json.loads(info.read_text())["start_time_utc"]).timestamp()
+    return f"{(curve.stat().st_mtime - start) / 60:.1f}"
+
+
 def summarize(out_root: Path, doc_dir: Path, threshold: float) -> str:
     doc_dir.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(METHODS), figsize=(5 * len(METHODS), 3.6), sharey=True)
@@ -62,7 +75,7 @@ def summarize(out_root: Path, doc_dir: Path, threshold: float) -> str:
             ax.plot(df["step"], ret.rolling(10, min_periods=1).mean(), label=seed_dir.name)
             crossed = df.loc[ret >= threshold, "step"]
             first = int(crossed.iloc[0]) if len(crossed) else None
-            wall = (seed_dir / "wall_minutes.txt").read_text().strip() if (seed_dir / "wall_minutes.txt").exists() else "?"
+            wall = _wall_minutes(seed_dir)
             lines.append(
                 f"| {label} | {seed_dir.name[4:]} | {first if first is not None else 'not reached'} | {ret.max():.0f} "
                 f"| {ret.tail(10).mean():.0f} | {int(df['step'].iloc[-1])} | {wall} |"
