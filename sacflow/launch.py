@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sacflow.config_checks import ConfigError, check_config
+from sacflow.datasets.errors import DatasetError
 from sacflow.trainers import get_trainer
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "cfg")
@@ -22,6 +23,9 @@ def main(cfg: DictConfig) -> None:
         trainer = get_trainer(cfg.trainer)(cfg, HydraConfig.get().runtime.output_dir)
     except ConfigError as err:
         print(f"sacflow: config error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except DatasetError as err:
+        print(f"sacflow: dataset error: {err}", file=sys.stderr)
         sys.exit(2)
     trainer.run()
 

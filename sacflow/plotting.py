@@ -9,16 +9,21 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-# (file, column, legend label, line style) for every curve we know how to draw.
-_CURVES = (
+# (file, column, legend label, line style) of the curves of each regime.
+RETURN_CURVES = (
     ("train.csv", "train/episode_return", "train episode return", {"alpha": 0.5, "linewidth": 1.0}),
     ("eval.csv", "eval/return_det", "eval return (deterministic)", {"marker": "o", "markersize": 3}),
     ("eval.csv", "eval/return_stoch", "eval return (stochastic)", {"marker": "s", "markersize": 3}),
 )
+SUCCESS_CURVES = (
+    ("train.csv", "train/success", "train episode success", {"alpha": 0.3, "linewidth": 0.8}),
+    ("eval.csv", "eval/success", "eval success rate", {"marker": "o", "markersize": 3}),
+)
 
 
-def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike, title: str | None = None) -> Path:
-    """Plot returns against env steps and save a PNG; curves whose data is missing are skipped."""
+def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike, title: str | None = None,
+                        curves=RETURN_CURVES, ylabel: str = "return", xlabel: str = "environment steps") -> Path:
+    """Plot ``curves`` against steps and save a PNG; curves whose data is missing are skipped."""
     out_dir, path_png = Path(out_dir), Path(path_png)
     # A bare Figure on the Agg canvas: no pyplot global state, no display needed.
     fig = Figure(figsize=(7, 4.5))
@@ -26,7 +31,7 @@ def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike,
     ax = fig.add_subplot()
 
     tables: dict[str, pd.DataFrame | None] = {}
-    for file_name, column, label, style in _CURVES:
+    for file_name, column, label, style in curves:
         if file_name not in tables:
             tables[file_name] = _read_table(out_dir / file_name)
         curve = _numeric_curve(tables[file_name], column)
@@ -37,8 +42,8 @@ def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike,
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no data yet", transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("return")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)

@@ -42,3 +42,47 @@ def compose_config(overrides: list[str]):
 def subprocess_env():
     """Environment for CLI subprocesses: one thread (deterministic, no oversubscription), quiet."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
+
+
+# Offline-to-online: tiny networks, a few updates and env steps per phase (budget=tiny).
+O2O_TINY = [
+    "budget=tiny",
+    "critic.network.hidden=[32,32]",
+    "env.max_episode_steps=12",  # short episodes: training episodes end, checkpoints happen
+    "logger=csv",
+    "device=cpu",
+]
+O2O_METHODS = {
+    "sac_flow_t": ["velocity.d_model=16", "velocity.n_heads=2"],
+    "sac_flow_g": ["velocity.candidate_hidden=[32]", "velocity.gate_hidden=[16]"],
+    "sac_flow_mlp": ["velocity.hidden=[32]"],
+    **{m: ["agent.bc_flow.hidden=[32]", "agent.onestep_hidden=[32]", "agent.flow_steps=3", "agent.num_samples=4"]
+       for m in ("fql", "qc_fql", "qc")},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_ogbench_dir(tmp_path_factory):
+    """Two 40-step cube-double play episodes in the official npz layout (from ogbench's oracle)."""
+    from sacflow.datasets import generate
+
+    out = tmp_path_factory.mktemp("ogbench_play")
+    argv = ["ogbench", "--env", "cube-double", "--episodes", "2", "--out", str(out), "--seed", "1", "--episode-length", "40"]
+    assert generate.main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_lift_file(tmp_path_factory):
+    """Two scripted Lift demos in robomimic's HDF5 layout."""
+    from sacflow.datasets import generate
+
+    path = tmp_path_factory.mktemp("robomimic") / "lift.hdf5"
+    assert generate.main(["robomimic", "--task", "lift", "--episodes", "2", "--out", str(path), "--seed", "0"]) == 0
+    return path
+
+
+def o2o_overrides(task: str, method: str, data: Path) -> list[str]:
+    """The preset ``o2o/<task>/<method>`` at tiny size, reading the generated dataset ``data``."""
+    where = f"dataset.dir={data}" if task.startswith("cube") else f"dataset.path={data}"
+    return [f"experiment=o2o/{task}/{method}", *O2O_TINY, *O2O_METHODS[method], where]

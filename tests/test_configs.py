@@ -6,18 +6,32 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
+from hydra.utils import get_class
+
 from conftest import CFG_DIR, ROOT, compose_config
 from sacflow.agents.sac import SACAgent
 from sacflow.config_checks import ConfigError, check_config
 
-GROUPS = ["env", "agent", "velocity", "critic", "logger"]
-CHOICES = [(g, p.stem) for g in GROUPS for p in sorted((CFG_DIR / g).glob("*.yaml"))]
-EXPERIMENTS = sorted(str(p.relative_to(CFG_DIR / "experiment").with_suffix("")) for p in (CFG_DIR / "experiment").rglob("*.yaml"))
+GROUPS = ["env", "agent", "velocity", "critic", "logger", "dataset", "budget"]
+CHOICES = [(g, str(p.relative_to(CFG_DIR / g).with_suffix(""))) for g in GROUPS for p in sorted((CFG_DIR / g).rglob("*.yaml"))]
+# o2o/base is the fragment every offline-to-online preset includes (it names no agent): tested through them.
+EXPERIMENTS = sorted(str(p.relative_to(CFG_DIR / "experiment").with_suffix(""))
+                     for p in (CFG_DIR / "experiment").rglob("*.yaml") if p.stem != "base")
+
+
+O2O_ENVS = {"cube_double", "cube_triple", "cube_quadruple", "lift", "can", "square"}
+
+
+def offline_to_online_only(group: str, choice: str) -> bool:
+    return (group in ("dataset", "budget") or choice.startswith("o2o") or (group == "critic" and choice == "o2o")
+            or (group == "env" and choice in O2O_ENVS))
 
 
 @pytest.mark.parametrize("group,choice", CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
 def test_every_group_choice_composes_and_resolves(group, choice):
-    cfg = compose_config([f"{group}={choice}"])
+    # Offline-to-online pieces are composed inside an offline-to-online preset, as they are used.
+    base = ["experiment=o2o/cube_double/sac_flow_t"] if offline_to_online_only(group, choice) else []
+    cfg = compose_config([*base, f"{group}={choice}"])
     OmegaConf.to_container(cfg, resolve=True)
     check_config(cfg)
 
@@ -27,7 +41,10 @@ def test_every_experiment_preset_composes_and_builds(experiment):
     cfg = compose_config([f"experiment={experiment}"])
     OmegaConf.to_container(cfg, resolve=True)
     check_config(cfg)
-    SACAgent.build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+    if cfg.trainer == "offline_to_online":
+        get_class(cfg.agent.cls).build(cfg, 19, 7)
+    else:
+        SACAgent.build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
 
 
 @pytest.mark.parametrize("agent,velocity", [("sac_flow", "flow_t"), ("sac_flow", "flow_g"), ("sac_flow", "mlp"), ("sac_gaussian", "flow_t")])
@@ -91,3 +108,22 @@ def test_cli_stops_bad_values_with_one_line(override, message, subprocess_env, t
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"sacflow: config error: {message}"), result.stderr
+
+
+# Paper Table 4: (FQL, QC-FQL, SAC Flow offline, SAC Flow online) proximity / distillation weights.
+TABLE_4 = {"cube_double": (300, 300, 300, 300), "cube_triple": (300, 100, 100, 100),
+           "cube_quadruple": (300, 100, 100, 100), "lift": (10000, 10000, 10000, 1000),
+           "can": (10000, 10000, 10000, 1000), "square": (10000, 10000, 10000, 1000)}
+
+
+@pytest.mark.parametrize("task", sorted(TABLE_4))
+def test_o2o_presets_carry_the_papers_weights(task):
+    fql, qc_fql, offline, online = TABLE_4[task]
+    assert compose_config([f"experiment=o2o/{task}/fql"]).agent.alpha == fql
+    assert compose_config([f"experiment=o2o/{task}/qc_fql"]).agent.alpha == qc_fql
+    for velocity in ("t", "g", "mlp"):
+        agent = compose_config([f"experiment=o2o/{task}/sac_flow_{velocity}"]).agent
+        assert (agent.beta_offline, agent.beta_online) == (offline, online)
+    cfg = compose_config([f"experiment=o2o/{task}/qc_fql", "budget=small"])
+    assert (cfg.offline_steps, cfg.online_steps, cfg.agent.horizon) == (20_000, 20_000, 5)
+    assert compose_config([f"experiment=o2o/{task}/fql"]).agent.horizon == 1

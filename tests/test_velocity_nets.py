@@ -78,6 +78,41 @@ def test_flow_t_closed_form_attention_is_exact(position):
         torch.testing.assert_close(a[1], b[1], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("position", ["pre", "post"])
+def test_flow_t_hoisted_state_term_gives_the_same_rollout_and_gradients(position):
+    """Closed form + cross-attention hoisted into ``context``: same actions, log-densities,
+    gradients and (used) BatchRenorm statistics as the full per-step attention."""
+    full_net = functools.partial(FlowTVelocity, norm_position=position, batch_renorm={"warmup_steps": 3})
+    fast_net = functools.partial(full_net, closed_form_attention=True)
+    torch.manual_seed(2)
+    full = FlowPolicy(full_net, 11, 3, [-1.0] * 3, [1.0] * 3, steps=4)
+    fast = FlowPolicy(fast_net, 11, 3, [-1.0] * 3, [1.0] * 3, steps=4)
+    fast.load_state_dict(full.state_dict())
+    full.double(), fast.double()  # float64: the two orders of operations agree to ~1e-12
+    obs = torch.randn(32, 11, dtype=torch.float64)
+    for mode in (True, True, False):  # two training calls pass BatchRenorm's warm-up of 3 calls
+        full.train(mode), fast.train(mode)
+        torch.manual_seed(3)
+        a = full(obs)
+        torch.manual_seed(3)
+        b = fast(obs)
+        torch.testing.assert_close(a.action, b.action, atol=1e-10, rtol=1e-10)
+        torch.testing.assert_close(a.log_prob, b.log_prob, atol=1e-10, rtol=1e-10)
+        full.zero_grad(), fast.zero_grad()
+        (a.action.sum() + a.log_prob.mean()).backward()
+        (b.action.sum() + b.log_prob.mean()).backward()
+        fast_grads = dict(fast.named_parameters())
+        for name, p in full.named_parameters():
+            q = fast_grads[name].grad
+            if p.grad is not None and q is not None:
+                torch.testing.assert_close(p.grad, q, atol=1e-9, rtol=1e-9, msg=lambda m: f"{name} (train={mode}): {m}")
+    skipped = ".norms.1." if position == "pre" else "never"
+    fast_state = fast.state_dict()
+    for name, value in full.state_dict().items():
+        if "running" in name and skipped not in name:
+            torch.testing.assert_close(value, fast_state[name], atol=1e-10, rtol=1e-10, msg=name)
+
+
 # Actor parameter counts of the official Flax modules (sacflow-official.md Sec. 2.4), K = 4.
 OFFICIAL_COUNTS = {
     (11, 3): {"flow_g": 325_765, "flow_t": 310_804, "mlp": 273_956},

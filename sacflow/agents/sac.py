@@ -27,7 +27,7 @@ from sacflow.utils.instantiate import instantiate
 
 
 def _adam(params, lr, betas):
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), foreach=True)
 
 
 class SACAgent(nn.Module):
@@ -173,8 +173,8 @@ class SACAgent(nn.Module):
 
     @torch.no_grad()
     def _polyak_update(self):
-        for target, online in zip(self.target_critic.parameters(), self.critic.parameters()):
-            target.lerp_(online, self.tau)
+        # One fused call per list instead of a Python loop of small kernels.
+        torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.tau)
         for target, online in zip(self.target_critic.buffers(), self.critic.buffers()):
             target.copy_(online)
 

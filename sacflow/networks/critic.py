@@ -16,9 +16,10 @@ class QNetwork(nn.Module):
     CrossQ puts a BatchRenorm on the raw input and after every hidden activation.
     """
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], act: str, norm: str, brn: dict | None):
+    def __init__(self, in_dim: int, hidden: Sequence[int], act: str, norm: str, brn: dict | None,
+                 input_norm: str | None = None):
         super().__init__()
-        self.input_norm = norm_layer(norm, in_dim, brn)
+        self.input_norm = norm_layer(norm if input_norm is None else input_norm, in_dim, brn)
         self.net = mlp(in_dim, hidden, 1, act, norm, brn)
 
     def forward(self, obs_action: torch.Tensor) -> torch.Tensor:
@@ -37,9 +38,13 @@ class QEnsemble(nn.Module):
         act: str = "relu",
         norm: str = "batchrenorm",
         batch_renorm: dict | None = None,
+        input_norm: str | None = None,
     ):
+        """``input_norm`` (default: ``norm``) normalises [s, a]; the offline-to-online critics use none."""
         super().__init__()
-        self.members = nn.ModuleList(QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm) for _ in range(n))
+        self.members = nn.ModuleList(
+            QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm, input_norm) for _ in range(n)
+        )
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         obs_action = torch.cat([obs, action], dim=-1)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-TRAINERS = {"online": "sacflow.trainers.online:OnlineTrainer"}
+TRAINERS = {
+    "online": "sacflow.trainers.online:OnlineTrainer",
+    "offline_to_online": "sacflow.trainers.offline_to_online:OfflineToOnlineTrainer",
+}
 
 
 def get_trainer(name: str):

@@ -31,6 +31,7 @@ class FlowGVelocity(VelocityField):
         candidate_hidden: Sequence[int] = (512,),
         gate_hidden: Sequence[int] = (512,),
         act: str = "silu",
+        gate_act: str | None = None,
         candidate_activation: str = "identity",
         gate_bias_init: float = 5.0,
         time_embedding: str = "sinusoidal",
@@ -57,7 +58,8 @@ class FlowGVelocity(VelocityField):
         in_dim = obs_dim + act_dim + t_dim
         self.candidate = mlp(in_dim, candidate_hidden, act_dim, act)
         self.candidate_activation = activation(candidate_activation)
-        self.gate = mlp(in_dim, gate_hidden, act_dim, act)
+        # Offline-to-online the official cell pairs a GELU candidate with a swish gate.
+        self.gate = mlp(in_dim, gate_hidden, act_dim, gate_act or act)
         nn.init.zeros_(self.gate[-1].weight)
         nn.init.constant_(self.gate[-1].bias, gate_bias_init)
         self.log_std_net = mlp(obs_dim, log_std_hidden, act_dim, "relu") if learn_noise else None

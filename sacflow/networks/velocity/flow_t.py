@@ -6,7 +6,10 @@ K steps; the velocity is a linear projection of the result. With one query and o
 key, softmax is identically 1, so self-attention is a linear map of the token and
 cross-attention does not depend on the query. We keep the full attention here (so
 parameter counts match the reference); ``closed_form_attention`` uses the exact
-shortcut W_o(W_v h + b_v) + b_o, proven equal in the tests.
+shortcut W_o(W_v h + b_v) + b_o, proven equal in the tests. With the shortcut the
+cross-attention term depends on the state only, so ``context`` computes it once per
+observation instead of once per flow step (and a pre-norm block skips the norm whose
+output the query-free cross-attention would ignore).
 """
 
 from __future__ import annotations
@@ -63,9 +66,22 @@ class DecoderBlock(nn.Module):
             return h + f(self.norms[i](h))
         return self.norms[i](h + f(h))
 
-    def forward(self, h, memory):
+    @property
+    def hoists_cross_attention(self) -> bool:
+        return self.cross_attn.closed_form
+
+    def state_term(self, memory: torch.Tensor) -> torch.Tensor:
+        """The closed-form cross-attention output: a function of the state token alone."""
+        return self.cross_attn.o(self.cross_attn.v(memory))
+
+    def forward(self, h, memory, state_term=None):
         h = self._residual(h, 0, lambda x: self.self_attn(x, x))
-        h = self._residual(h, 1, lambda x: self.cross_attn(x, memory))
+        if state_term is None:
+            h = self._residual(h, 1, lambda x: self.cross_attn(x, memory))
+        elif self.pre:
+            h = h + state_term
+        else:
+            h = self.norms[1](h + state_term)
         return self._residual(h, 2, self.ffn)
 
 
@@ -108,15 +124,20 @@ class FlowTVelocity(VelocityField):
         self.log_std_head = lecun_init_(nn.Linear(d_model, act_dim)) if learn_noise else None
 
     def context(self, obs):
-        return {"obs": obs, "memory": self.state_encoder(self.obs_norm(obs)).unsqueeze(1)}
+        memory = self.state_encoder(self.obs_norm(obs)).unsqueeze(1)
+        ctx = {"obs": obs, "memory": memory}
+        if self.blocks[0].hoists_cross_attention:
+            ctx["state_terms"] = [block.state_term(memory) for block in self.blocks]
+        return ctx
 
     def forward(self, ctx, x, t, k):
         x_norm = self.x_norms[k if len(self.x_norms) > 1 else 0]
         # t is [1, 1] inside a rollout: embed it once and broadcast over the batch.
         h = self.x_embed(x_norm(x)) + self.time_mlp(t)
         h = h.unsqueeze(1)
-        for block in self.blocks:
-            h = block(h, ctx["memory"])
+        state_terms = ctx.get("state_terms", [None] * len(self.blocks))
+        for block, state_term in zip(self.blocks, state_terms):
+            h = block(h, ctx["memory"], state_term)
         h = self.final_norm(h).squeeze(1)
         log_std = None
         if self.log_std_head is not None:

@@ -1,0 +1,92 @@
+"""What every trainer shares: seeding, the run directory, checkpoints and the logger.
+
+A checkpoint holds the resolved config, every RNG state, the trainer's own state and the
+W&B run id; it is written atomically to ``checkpoints/latest.pt``. Resuming with a config
+that differs outside ``RESUMABLE_KEYS`` is refused, naming the first differing key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from sacflow.config_checks import ConfigError
+from sacflow.logging.logger import Logger
+from sacflow.plotting import plot_learning_curve
+from sacflow.utils.checkpoint import latest_path, load, save_atomic
+from sacflow.utils.device import resolve_device
+from sacflow.utils.rng import capture_rng_state, restore_rng_state, seed_everything
+from sacflow.utils.run_info import write_run_info
+
+# Keys a resumed run may change (e.g. to extend a run or switch logging on); any other
+# difference means the run directory holds a different experiment.
+RESUMABLE_KEYS = ("total_steps", "online_steps", "device", "eval", "log_every", "checkpoint_every", "logger")
+
+
+def differing_key(old: dict, new: dict, prefix: str = "") -> str | None:
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        if path in RESUMABLE_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = differing_key(a, b, path + ".")
+            if found:
+                return found
+        elif a != b:
+            return path
+    return None
+
+
+class Trainer:
+    def __init__(self, cfg: DictConfig, out_dir: str | Path):
+        self.cfg, self.out_dir = cfg, Path(out_dir)
+        self.cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+        self.device = resolve_device(cfg.device)
+        self.step = 0
+        seed_everything(cfg.seed)
+
+    def read_checkpoint(self) -> dict | None:
+        """The checkpoint of this run directory with the global RNGs restored, or None."""
+        path = latest_path(self.out_dir)
+        if not path.exists():
+            return None
+        ckpt = load(path, map_location=self.device)
+        key = differing_key(ckpt["config"], self.cfg_dict)
+        if key is not None:
+            raise ConfigError(key, f"differs from the run being resumed in {self.out_dir}; use a new out_dir")
+        restore_rng_state(ckpt["rng"])
+        return ckpt
+
+    def write_checkpoint(self, state: dict) -> None:
+        state = {"config": self.cfg_dict, "rng": capture_rng_state(), "wandb_run_id": self.logger.wandb_run_id, **state}
+        save_atomic(state, latest_path(self.out_dir))
+
+    def open_logger(self, checkpoint: dict | None) -> None:
+        self.logger = Logger(
+            self.out_dir,
+            self.cfg_dict,
+            use_tensorboard=self.cfg.logger.tensorboard,
+            wandb=OmegaConf.to_container(self.cfg.logger.wandb, resolve=True),
+            # A run killed before its first checkpoint restarts from 0: its rows are dropped too.
+            resume_step=self.step,
+            wandb_run_id=checkpoint["wandb_run_id"] if checkpoint else None,
+        )
+        write_run_info(self.out_dir, self.cfg_dict)
+
+    def already_complete(self, total: int) -> bool:
+        if self.step >= total and self.step > 0:
+            print(f"[sacflow] {self.out_dir} already complete at step {self.step}")
+            self.logger.close()
+            return True
+        return False
+
+    def finish(self, **plot_kwargs) -> None:
+        self.save_checkpoint()
+        plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=self.cfg.run_name, **plot_kwargs)
+        self.logger.close()
+        print(f"[sacflow] done: {self.out_dir}")
+
+    def save_checkpoint(self) -> None:
+        raise NotImplementedError
