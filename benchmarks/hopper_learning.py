@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from lanes import ROOT, run_lanes
 
-ROOT = Path(__file__).resolve().parent.parent
 METHODS = {"flow_t": "SAC Flow-T", "flow_g": "SAC Flow-G", "gaussian": "Gaussian SAC"}
 RANDOM_POLICY_RETURN = 20  # Hopper's uniform-random policy, for the plot's reference line
 
@@ -36,19 +31,8 @@ def run_dir(out_root: Path, method: str, seed: int) -> Path:
     return out_root / method / f"seed{seed}"
 
 
-def train(method: str, seed: int, out_root: Path, extra: list[str]) -> tuple[str, int, float, int]:
-    out = run_dir(out_root, method, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    cmd = [sys.executable, str(ROOT / "launch.py"), f"experiment=bench/hopper_{method}", f"seed={seed}", f"out_dir={out}", *extra]
-    start = time.time()
-    with open(out / "stdout.log", "a") as log:
-        code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return method, seed, time.time() - start, code
-
-
 def _wall_minutes(seed_dir: Path) -> str:
-    """Recorded by ``train``; else from run_info.json's start to the final learning curve."""
+    """Recorded by the lane runner; else from run_info.json's start to the final learning curve."""
     if (seed_dir / "wall_minutes.txt").exists():
         return (seed_dir / "wall_minutes.txt").read_text().strip()
     info, curve = seed_dir / "run_info.json", seed_dir / "learning_curve.png"
@@ -108,12 +92,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
     if not args.summarize_only:
-        # A run that wrote its learning curve is finished: skip it (killed runs resume instead).
-        jobs = [(m, s) for s in args.seeds for m in args.methods if not (run_dir(args.out, m, s) / "learning_curve.png").exists()]
-        with ThreadPoolExecutor(args.lanes) as pool:
-            for method, seed, seconds, code in pool.map(lambda j: train(*j, args.out, args.overrides), jobs):
-                (run_dir(args.out, method, seed) / "wall_minutes.txt").write_text(f"{seconds / 60:.1f}\n")
-                print(f"{method} seed {seed}: exit {code}, {seconds / 60:.1f} min", flush=True)
+        jobs = [(f"bench/hopper_{m}", s, run_dir(args.out, m, s)) for s in args.seeds for m in args.methods]
+        run_lanes(jobs, args.lanes, args.overrides)
     print(summarize(args.out, args.docs, args.threshold))
 
 

@@ -79,7 +79,7 @@ class Row:
 def synthetic_batches(batch_size, obs_dim, act_dim, bound, seed, n=4) -> list[dict]:
     # A few distinct seeded batches, cycled: deterministic inputs, yet not one batch over and over.
     g = torch.Generator().manual_seed(seed)
-    rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    rand = lambda *shape: torch.rand(*shape, generator=g)
     return [
         {
             "obs": torch.randn(batch_size, obs_dim, generator=g),
@@ -251,7 +251,7 @@ def format_table(res: dict) -> str:
             "their rounds hold unequal numbers of actor updates (use a multiple of 6)"
         )
     lines += ["", f"| {COLUMNS} |", "|---" * (COLUMNS.count("|") + 1) + "|"]
-    ratio = lambda d: f"{d['median']:.2f} ({d['min']:.2f}-{d['max']:.2f})"  # noqa: E731
+    ratio = lambda d: f"{d['median']:.2f} ({d['min']:.2f}-{d['max']:.2f})"
     for e in res["rows"]:
         cells = [
             YARDSTICKS[e["config"]][1] if e["k"] is None else e["config"], e["k"] or "-",

@@ -96,7 +96,7 @@ def test_chunked_evaluation_runs_chunks_open_loop_and_counts_each_episode_once()
 @pytest.mark.filterwarnings("ignore:.*precision lowered:UserWarning", "ignore:.*DISPLAY environment variable")
 def test_worker_processes_match_in_process_evaluation():
     spec = ManipulationEnvSpec("ogbench", "cube-double-singletask-task2-v0", max_episode_steps=10)
-    act = lambda obs: np.tanh(obs[:, :25] * 0.3)  # noqa: E731  (a deterministic chunk policy of the state)
+    act = lambda obs: np.tanh(obs[:, :25] * 0.3)
     results = []
     for asynchronous in (False, True):
         vector = make_vector_env(spec, 2, asynchronous)

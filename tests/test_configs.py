@@ -4,11 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CFG_DIR, ROOT, compose_config
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from hydra.utils import get_class
-
-from conftest import CFG_DIR, ROOT, compose_config
 from sacflow.agents.sac import SACAgent
 from sacflow.config_checks import ConfigError, check_config
 

@@ -75,7 +75,7 @@ def test_log_density_matches_per_factor_distributions(name, noise_on):
 
 def test_official_flow_t_log_density_drops_the_sigma_terms():
     torch.manual_seed(1)
-    make = lambda flag: FlowPolicy(VELOCITIES["flow_t"], OBS, ACT, LOW, HIGH, steps=K, noise_on="velocity", logp_sigma_term=flag)  # noqa: E731
+    make = lambda flag: FlowPolicy(VELOCITIES["flow_t"], OBS, ACT, LOW, HIGH, steps=K, noise_on="velocity", logp_sigma_term=flag)
     full, official = make(True).eval(), make(False).eval()
     official.load_state_dict(full.state_dict())
     obs = torch.randn(16, OBS)

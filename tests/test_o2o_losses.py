@@ -125,7 +125,7 @@ def test_euler_sample_integrates_a_linear_field_exactly_per_step():
 
 def sac_flow_agent(**kwargs):
     torch.manual_seed(0)
-    velocity = lambda **dims: MLPVelocity(**dims, hidden=[8], input_norm="none", learn_noise=False)  # noqa: E731
+    velocity = lambda **dims: MLPVelocity(**dims, hidden=[8], input_norm="none", learn_noise=False)
     actor = FlowPolicy(velocity, 1, 2, [-1.0] * 2, [1.0] * 2, steps=2, noise_std=0.02)
     return SACFlowO2OAgent(actor, chunk_critic(), act_dim=1, horizon=2, **kwargs)
 
@@ -230,3 +230,15 @@ def test_o2o_flow_t_runs_with_continuous_t_for_flow_matching():
     loss = flow_matching_loss(net, torch.randn(7, 5), torch.rand(7, 10) * 2 - 1, torch.ones(7, 2), act_dim=5)
     loss.backward()
     assert torch.isfinite(loss) and net.velocity_head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind", ["pre_tanh", "raw"])
+def test_bc_target_space(kind):
+    """pre_tanh regresses artanh(a) (what tanh(x_K) must hit), raw regresses a itself."""
+    agent = sac_flow_agent(bc_target=kind)
+    torch.manual_seed(4)
+    loss, _ = agent.bc_loss(BATCH)
+    target = torch.atanh(BATCH["actions"]) if kind == "pre_tanh" else BATCH["actions"]
+    torch.manual_seed(4)
+    expected = flow_matching_loss(agent.actor.velocity, BATCH["observations"], target, BATCH["valid"], 1)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -9,10 +9,10 @@ import time
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT, o2o_overrides
-from sacflow.utils.checkpoint import latest_path, load
 from test_resume import logged
+
+from sacflow.utils.checkpoint import latest_path, load
 
 OFFLINE, ONLINE = 200, 60
 

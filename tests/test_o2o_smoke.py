@@ -5,8 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import O2O_METHODS, ROOT, compose_config, o2o_overrides
+
 from sacflow.trainers.offline_to_online import OfflineToOnlineTrainer
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*precision lowered:UserWarning"),

@@ -8,8 +8,8 @@ import time
 
 import pandas as pd
 import torch
-
 from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
+
 from sacflow.trainers.online import OnlineTrainer
 from sacflow.utils.checkpoint import latest_path, load
 

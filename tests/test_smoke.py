@@ -5,8 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
+
 from sacflow.trainers.online import OnlineTrainer
 
 COMBOS = [("sac_flow", v) for v in TINY_VELOCITY] + [("sac_gaussian", None)]

@@ -105,7 +105,7 @@ def test_flow_t_hoisted_state_term_gives_the_same_rollout_and_gradients(position
         for name, p in full.named_parameters():
             q = fast_grads[name].grad
             if p.grad is not None and q is not None:
-                torch.testing.assert_close(p.grad, q, atol=1e-9, rtol=1e-9, msg=lambda m: f"{name} (train={mode}): {m}")
+                torch.testing.assert_close(p.grad, q, atol=1e-9, rtol=1e-9, msg=lambda m, name=name, mode=mode: f"{name} (train={mode}): {m}")
     skipped = ".norms.1." if position == "pre" else "never"
     fast_state = fast.state_dict()
     for name, value in full.state_dict().items():

@@ -2,7 +2,10 @@
 
 One velocity network (Flow-T, Flow-G or the naive MLP) serves both regimes:
 
-* flow-matching pretraining on dataset chunks (``flow_matching_loss``), and
+* flow-matching pretraining on dataset chunks (``flow_matching_loss``). The sampler's action
+  is tanh(x_K), so by default the flow learns x_1 = artanh(a) and its squashed samples match
+  the data; ``bc_target='raw'`` regresses x_1 = a as the official code does (which leaves
+  tanh(x_K) shrunk towards 0 unless the beta * MSE term pulls it back), and
 * regularised SAC: L_pi = beta * mean (a_pi - a_buffer)^2 - mean_b [ mean_i Q_i(s, a_pi) - alpha log p(a_pi) ]
   (Equ. 12 as coded: a per-element MSE to the buffer chunk of the same batch, not masked),
 
@@ -38,6 +41,9 @@ from sacflow.policies.flow_matching import flow_matching_loss
 from sacflow.utils.instantiate import instantiate
 
 SCHEDULES = ("paper", "official")
+BC_TARGETS = ("pre_tanh", "raw")
+# artanh of a dataset action clipped to +-(1 - 1e-5) (the loaders' clip) is at most ~6.1.
+ACTION_LIMIT = 1.0 - 1e-5
 ALPHA_LOSSES = ("official", "standard")
 
 
@@ -45,8 +51,11 @@ class SACFlowO2OAgent(nn.Module):
     def __init__(self, actor: nn.Module, critic: ChunkedCritic, act_dim: int, horizon: int, lr: float = 3e-4,
                  alpha_lr: float = 3e-4, alpha_init: float = 0.2, alpha_loss: str = "official",
                  target_entropy: float = 0.0, beta_offline: float = 100.0, beta_online: float = 100.0,
-                 noise_std_actor: float = 0.05, noise_std_act: float = 0.02, offline_schedule: str = "paper"):
+                 noise_std_actor: float = 0.05, noise_std_act: float = 0.02, offline_schedule: str = "paper",
+                 bc_target: str = "pre_tanh"):
         super().__init__()
+        if bc_target not in BC_TARGETS:
+            raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {bc_target!r}")
         if offline_schedule not in SCHEDULES:
             raise ValueError(f"offline_schedule must be one of {SCHEDULES}, got {offline_schedule!r}")
         if alpha_loss not in ALPHA_LOSSES:
@@ -56,7 +65,7 @@ class SACFlowO2OAgent(nn.Module):
         self.alpha_loss_kind, self.target_entropy = alpha_loss, target_entropy
         self.beta_offline, self.beta_online = beta_offline, beta_online
         self.noise_std_actor, self.noise_std_act = noise_std_actor, noise_std_act
-        self.offline_schedule = offline_schedule
+        self.offline_schedule, self.bc_target = offline_schedule, bc_target
         self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha_init)))
         self.optim = torch.optim.Adam([*actor.parameters(), *critic.online.parameters()], lr=lr, foreach=True)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=alpha_lr, foreach=True)
@@ -73,7 +82,7 @@ class SACFlowO2OAgent(nn.Module):
         return cls(actor, critic, act_dim, h, lr=a.lr, alpha_lr=a.alpha_lr, alpha_init=a.alpha_init,
                    alpha_loss=a.alpha_loss, target_entropy=a.target_entropy, beta_offline=a.beta_offline,
                    beta_online=a.beta_online, noise_std_actor=a.noise_std_actor, noise_std_act=a.noise_std_act,
-                   offline_schedule=a.offline_schedule)
+                   offline_schedule=a.offline_schedule, bc_target=a.bc_target)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -92,8 +101,10 @@ class SACFlowO2OAgent(nn.Module):
         return self.critic.loss(batch, target)
 
     def bc_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        loss = flow_matching_loss(self.actor.velocity, batch["observations"], batch["actions"], batch["valid"],
-                                  self.act_dim)
+        target = batch["actions"]
+        if self.bc_target == "pre_tanh":
+            target = torch.atanh(target.clamp(-ACTION_LIMIT, ACTION_LIMIT))
+        loss = flow_matching_loss(self.actor.velocity, batch["observations"], target, batch["valid"], self.act_dim)
         return loss, {"losses/bc_flow": loss.detach()}
 
     def rl_actor_loss(self, batch: dict, beta: float) -> tuple[torch.Tensor, dict, torch.Tensor]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sacflow.logging.csv_table import CsvTable
 

@@ -5,4 +5,4 @@ from sacflow.networks.velocity.flow_g import FlowGVelocity
 from sacflow.networks.velocity.flow_t import FlowTVelocity
 from sacflow.networks.velocity.mlp import MLPVelocity
 
-__all__ = ["VelocityField", "MLPVelocity", "FlowGVelocity", "FlowTVelocity"]
+__all__ = ["FlowGVelocity", "FlowTVelocity", "MLPVelocity", "VelocityField"]

@@ -39,7 +39,7 @@ class Attention(nn.Module):
             # Softmax over a single key is 1: the output is the projected value of that key.
             return self.o(self.v(memory)).expand_as(query)
         b, lq, d = query.shape
-        split = lambda x: x.view(b, x.shape[1], self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+        split = lambda x: x.view(b, x.shape[1], self.heads, d // self.heads).transpose(1, 2)
         out = F.scaled_dot_product_attention(split(self.q(query)), split(self.k(memory)), split(self.v(memory)))
         return self.o(out.transpose(1, 2).reshape(b, lq, d))
 
