@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from lanes import ROOT, run_lanes, wall_minutes
+from lanes import ROOT, recorded_minutes, run_lanes  # noqa: E402
 
 LABELS = {"sac_flow_t": "SAC Flow-T", "sac_flow_g": "SAC Flow-G", "qc_fql": "QC-FQL", "fql": "FQL"}
 DATA_KEY = {"lift": "dataset.path", "cube_double": "dataset.dir"}
@@ -28,8 +28,8 @@ DATA_KEY = {"lift": "dataset.path", "cube_double": "dataset.dir"}
 
 def summarize(task: str, out_root: Path, doc_dir: Path) -> str:
     header = ("| method | seed | offline updates | eval success after offline | online steps | eval success after online "
-              "| train-episode success (online) | eval success over time | wall min |")
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+              "| train-episode success (online) | eval success over time | CPU min | wall min |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     methods = [m for m in LABELS if (out_root / m).is_dir()]
     fig, axes = plt.subplots(1, max(len(methods), 1), figsize=(5 * max(len(methods), 1), 3.6), sharey=True, squeeze=False)
     for ax, method in zip(axes[0], methods):
@@ -48,7 +48,7 @@ def summarize(task: str, out_root: Path, doc_dir: Path) -> str:
                 f"| {LABELS[method]} | {seed_dir.name[4:]} | {n_off} | "
                 f"{offline['eval/success'].iloc[-1] if len(offline) else float('nan'):.2f} | {n_on} | "
                 f"{online['eval/success'].iloc[-1] if len(online) else float('nan'):.2f} | {train_rate} | {trace} | "
-                f"{wall_minutes(seed_dir)} |")
+                f"{recorded_minutes(seed_dir, 'cpu')} | {recorded_minutes(seed_dir)} |")
             ax.plot(evals["step"], evals["eval/success"], marker="o", label=seed_dir.name)
             if len(offline):
                 ax.axvline(n_off, color="gray", ls="--", lw=0.8)

@@ -1,7 +1,7 @@
 """What every trainer shares: seeding, the run directory, checkpoints and the logger.
 
-A checkpoint holds the resolved config, every RNG state, the trainer's own state and the
-W&B run id; it is written atomically to ``checkpoints/latest.pt``. Resuming with a config
+A checkpoint holds the resolved config, every RNG state, the agent, the replay buffer, the
+step and episode counters, whatever else the trainer adds, and the W&B run id; it is written atomically to ``checkpoints/latest.pt``. Resuming with a config
 that differs outside ``RESUMABLE_KEYS`` is refused, naming the first differing key.
 """
 
@@ -44,11 +44,13 @@ class Trainer:
         self.cfg, self.out_dir = cfg, Path(out_dir)
         self.cfg_dict = OmegaConf.to_container(cfg, resolve=True)
         self.device = resolve_device(cfg.device)
-        self.step = 0
+        self.step, self.episode = 0, 0
         seed_everything(cfg.seed)
 
-    def read_checkpoint(self) -> dict | None:
-        """The checkpoint of this run directory with the global RNGs restored, or None."""
+    def resume(self) -> dict | None:
+        """Restore agent, buffer, counters and global RNGs from this run's checkpoint.
+
+        Returns the checkpoint (the trainer restores its own extra state from it), or None."""
         path = latest_path(self.out_dir)
         if not path.exists():
             return None
@@ -57,10 +59,16 @@ class Trainer:
         if key is not None:
             raise ConfigError(key, f"differs from the run being resumed in {self.out_dir}; use a new out_dir")
         restore_rng_state(ckpt["rng"])
+        self.agent.load_checkpoint_state(ckpt["agent"])
+        self.buffer.load_state_dict(ckpt["buffer"])
+        self.step, self.episode = ckpt["step"], ckpt["episode"]
+        print(f"[sacflow] resuming {self.out_dir} from step {self.step}")
         return ckpt
 
-    def write_checkpoint(self, state: dict) -> None:
-        state = {"config": self.cfg_dict, "rng": capture_rng_state(), "wandb_run_id": self.logger.wandb_run_id, **state}
+    def save_checkpoint(self, **extra) -> None:
+        state = {"config": self.cfg_dict, "rng": capture_rng_state(), "wandb_run_id": self.logger.wandb_run_id,
+                 "agent": self.agent.checkpoint_state(), "buffer": self.buffer.state_dict(), "step": self.step,
+                 "episode": self.episode, **extra}
         save_atomic(state, latest_path(self.out_dir))
 
     def open_logger(self, checkpoint: dict | None) -> None:
@@ -87,6 +95,3 @@ class Trainer:
         plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=self.cfg.run_name, **plot_kwargs)
         self.logger.close()
         print(f"[sacflow] done: {self.out_dir}")
-
-    def save_checkpoint(self) -> None:
-        raise NotImplementedError

@@ -68,28 +68,11 @@ class OfflineToOnlineTrainer(Trainer):
             raise ConfigError("agent.horizon", f"{self.horizon} exceeds the dataset's {len(dataset)} transitions")
         self.buffer = ChunkReplayBuffer(dataset, cfg.online_steps, self.device)
         self.eval_env = None  # built at the first evaluation (worker processes are not free)
-        self.episode = 0
-        checkpoint = self._load_checkpoint()
-        self.open_logger(checkpoint)
+        self.open_logger(self.resume())
 
     @property
     def total_steps(self) -> int:
         return self.cfg.offline_steps + self.cfg.online_steps
-
-    # ---------------------------------------------------------------- checkpoints
-    def _load_checkpoint(self) -> dict | None:
-        ckpt = self.read_checkpoint()
-        if ckpt is None:
-            return None
-        self.agent.load_checkpoint_state(ckpt["agent"])
-        self.buffer.load_state_dict(ckpt["buffer"])
-        self.step, self.episode = ckpt["step"], ckpt["episode"]
-        print(f"[sacflow] resuming {self.out_dir} from step {self.step}")
-        return ckpt
-
-    def save_checkpoint(self) -> None:
-        self.write_checkpoint({"agent": self.agent.checkpoint_state(), "buffer": self.buffer.state_dict(),
-                               "step": self.step, "episode": self.episode})
 
     # ---------------------------------------------------------------- helpers
     def _sample(self) -> dict:

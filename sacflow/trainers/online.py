@@ -34,33 +34,16 @@ class OnlineTrainer(Trainer):
         self.agent = SACAgent.build(cfg, obs_dim, act_dim, self.low, self.high).to(self.device)
         self.buffer = ReplayBuffer(min(cfg.buffer_size, max(cfg.total_steps, 1)), obs_dim, act_dim, self.device)
         self.action_rng = np.random.default_rng(cfg.seed)  # uniform warm-up actions
-        self.episode = 0
         self.episode_end_env_rng = None  # env RNG at the last episode end: replayed by reset on resume
-        checkpoint = self._load_checkpoint()
+        checkpoint = self.resume()
+        if checkpoint is not None:
+            set_generator_state(self.action_rng, checkpoint["action_rng"])
+            self.episode_end_env_rng = checkpoint["env_rng"]
         self.open_logger(checkpoint)
 
-    # ---------------------------------------------------------------- checkpoints
-    def _load_checkpoint(self) -> dict | None:
-        ckpt = self.read_checkpoint()
-        if ckpt is None:
-            return None
-        self.agent.load_checkpoint_state(ckpt["agent"])
-        self.buffer.load_state_dict(ckpt["buffer"])
-        self.step, self.episode = ckpt["step"], ckpt["episode"]
-        set_generator_state(self.action_rng, ckpt["action_rng"])
-        self.episode_end_env_rng = ckpt["env_rng"]
-        print(f"[sacflow] resuming {self.out_dir} from step {self.step}")
-        return ckpt
-
     def save_checkpoint(self) -> None:
-        self.write_checkpoint({
-            "agent": self.agent.checkpoint_state(),
-            "buffer": self.buffer.state_dict(),
-            "step": self.step,
-            "episode": self.episode,
-            "action_rng": generator_state(self.action_rng),
-            "env_rng": generator_state(self.env.unwrapped.np_random),
-        })
+        super().save_checkpoint(action_rng=generator_state(self.action_rng),
+                                env_rng=generator_state(self.env.unwrapped.np_random))
     # ---------------------------------------------------------------- loop
     def _reset_env(self) -> np.ndarray:
         if self.step == 0:
