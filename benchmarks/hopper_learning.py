@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from lanes import ROOT, run_lanes
+from lanes import ROOT, recorded_minutes, run_lanes
 
 METHODS = {"flow_t": "SAC Flow-T", "flow_g": "SAC Flow-G", "gaussian": "Gaussian SAC"}
 RANDOM_POLICY_RETURN = 20  # Hopper's uniform-random policy, for the plot's reference line
@@ -46,8 +46,9 @@ def summarize(out_root: Path, doc_dir: Path, threshold: float) -> str:
     doc_dir.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(METHODS), figsize=(5 * len(METHODS), 3.6), sharey=True)
     lines = [
-        "| method | seed | env steps to first episode >= 1000 | max episode return | mean of last 10 episodes | env steps | wall time (min) |",
-        "|---|---|---|---|---|---|---|",
+        ("| method | seed | env steps to first episode >= 1000 | max episode return | mean of last 10 episodes "
+         "| env steps | CPU time (min) | wall time (min) |"),
+        "|---|---|---|---|---|---|---|---|",
     ]
     for ax, (method, label) in zip(axes, METHODS.items()):
         for seed_dir in sorted((out_root / method).glob("seed*")):
@@ -62,7 +63,7 @@ def summarize(out_root: Path, doc_dir: Path, threshold: float) -> str:
             wall = _wall_minutes(seed_dir)
             lines.append(
                 f"| {label} | {seed_dir.name[4:]} | {first if first is not None else 'not reached'} | {ret.max():.0f} "
-                f"| {ret.tail(10).mean():.0f} | {int(df['step'].iloc[-1])} | {wall} |"
+                f"| {ret.tail(10).mean():.0f} | {int(df['step'].iloc[-1])} | {recorded_minutes(seed_dir, 'cpu')} | {wall} |"
             )
         ax.axhline(threshold, color="gray", ls="--", lw=0.8)
         ax.axhline(RANDOM_POLICY_RETURN, color="red", ls=":", lw=0.8)

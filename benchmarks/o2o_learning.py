@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from lanes import ROOT, recorded_minutes, run_lanes  # noqa: E402
+from lanes import ROOT, recorded_minutes, run_lanes
 
 LABELS = {"sac_flow_t": "SAC Flow-T", "sac_flow_g": "SAC Flow-G", "qc_fql": "QC-FQL", "fql": "FQL"}
 DATA_KEY = {"lift": "dataset.path", "cube_double": "dataset.dir"}
