@@ -27,7 +27,12 @@ def main(cfg: DictConfig) -> None:
     except DatasetError as err:
         print(f"sacflow: dataset error: {err}", file=sys.stderr)
         sys.exit(2)
-    trainer.run()
+    try:
+        trainer.run()
+    finally:
+        # Also when the run fails or submitit's preemption signal stops it: a still-active
+        # W&B run would be *returned* by the next job's wandb.init in a sequential multirun.
+        trainer.logger.close()
 
 
 if __name__ == "__main__":
