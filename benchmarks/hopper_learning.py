@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=1000.0)
     parser.add_argument("--summarize-only", action="store_true")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if not args.summarize_only:
         jobs = [(f"bench/hopper_{m}", s, run_dir(args.out, m, s)) for s in args.seeds for m in args.methods]
         run_lanes(jobs, args.lanes, args.overrides)

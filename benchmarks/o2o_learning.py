@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--summarize-only", action="store_true")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     out_root = args.out or ROOT / "runs" / "bench" / args.task
     if not args.summarize_only:
         if args.data is None:

@@ -155,3 +155,13 @@ def test_names_and_env_factory():
         make_ogbench_env(NAME, success_timing="later")
     with pytest.raises(ValueError, match="not an OGBench single-task"):
         singletask_env_id("cube-double-play-v0")
+
+
+def test_download_of_a_missing_file_fails_with_one_line_when_the_server_is_unreachable(tmp_path):
+    """This machine cannot reach the OGBench server: the error names the file, says why, how to get it."""
+    from sacflow.datasets.ogbench_data import _server_unreachable
+
+    if _server_unreachable() is None:
+        pytest.skip("the OGBench server is reachable from here: a download would start")
+    with pytest.raises(DatasetError, match=r"OGBench dataset not found .*\(downloading failed: .* unreachable"):
+        load_ogbench_dataset(NAME, dataset_dir=tmp_path, download=True)

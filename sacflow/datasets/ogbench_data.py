@@ -11,13 +11,17 @@ stored qpos, mask = 1 - success). We call them per file so that every problem is
 DatasetError line naming the file, and we clip actions to +-(1 - 1e-5) as the official code does.
 
 Directory: ``dataset_dir``, else $SACFLOW_OGBENCH_DIR, else ogbench's default ``~/.ogbench/data``.
-Nothing is downloaded: a missing file is an error that says where we looked and how to get it.
+A missing file is downloaded with ogbench's own ``download_datasets`` when ``download`` is on and
+the dataset server answers (checked with a 5-second connection first, since ogbench's download
+has no timeout); otherwise it is an error that says where we looked and how to get the file.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import zipfile
+from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +75,26 @@ def _missing(path: Path, dataset_name: str) -> DatasetError:
                               f"`python -m sacflow.datasets.generate ogbench --env {env} --episodes 1000 "
                               f"--out {path.parent}` or download {stem}.npz and {stem}-val.npz from "
                               f"{DATASET_URL}/ into that directory")
+
+
+def _server_unreachable() -> str | None:
+    """None when the dataset server accepts a connection, else why not."""
+    try:
+        socket.create_connection((urlparse(DATASET_URL).hostname, 443), timeout=5).close()
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+def _download(path: Path, dataset_name: str) -> None:
+    """Fetch the official files into ``path``'s directory, or raise the not-found error."""
+    why = _server_unreachable()
+    if why is not None:
+        err = _missing(path, dataset_name)
+        raise DatasetError(path, f"{err.problem} (downloading failed: {DATASET_URL} unreachable: {why})")
+    from ogbench.utils import download_datasets
+
+    download_datasets([dataset_stem(dataset_name)], str(path.parent))
 
 
 def _npy_shape(zf: zipfile.ZipFile, member: str) -> tuple:
@@ -128,8 +152,11 @@ def _load_file(path: Path, shapes: dict, env_id: str, env, obs_dim: int, act_dim
 
 def load_ogbench_dataset(dataset_name: str, dataset_dir: str | os.PathLike | None = None,
                          dataset_path: str | os.PathLike | None = None, success_timing: str = "pre",
-                         clip_actions: bool = True, env=None, **env_kwargs) -> OGBenchData:
+                         clip_actions: bool = True, env=None, download: bool = False,
+                         **env_kwargs) -> OGBenchData:
     """The single-task env and its relabelled train/val datasets (see the module docstring).
+
+    ``download``: fetch missing official files from the OGBench server when it is reachable.
 
     Pass ``env`` (from ``make_ogbench_env``) to reuse an env instead of building one; the
     relabelling resets it once to read the task's goals.
@@ -138,7 +165,9 @@ def load_ogbench_dataset(dataset_name: str, dataset_dir: str | os.PathLike | Non
     train_path, val_path = dataset_paths(dataset_name, dataset_dir, dataset_path)
     for path in (train_path, val_path):
         if not path.is_file():
-            raise _missing(path, dataset_name)
+            if not download or dataset_path is not None:
+                raise _missing(path, dataset_name)
+            _download(path, dataset_name)
     shapes = {path: check_raw_file(path) for path in (train_path, val_path)}
     if env is None:
         env = make_ogbench_env(env_id, success_timing=success_timing, **env_kwargs)

@@ -43,7 +43,8 @@ def load_dataset(cfg: DictConfig, env):
         from sacflow.datasets.ogbench_data import load_ogbench_dataset
 
         data = load_ogbench_dataset(cfg.env.dataset_name, dataset_dir=cfg.dataset.dir, dataset_path=cfg.dataset.path,
-                                    success_timing=cfg.env.success_timing, env=env)
+                                    success_timing=cfg.env.success_timing, env=env,
+                                    download=cfg.dataset.get("download", False))
         dataset = data.train
     else:
         from sacflow.datasets.robomimic_data import load_robomimic_dataset

@@ -1,0 +1,3 @@
+from sacflow.report.cli import main
+
+raise SystemExit(main())
