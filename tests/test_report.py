@@ -69,7 +69,7 @@ def test_report_of_a_real_sweep(tiny_sweep, tmp_path):
 def independent_finals(run_dirs, o2o: bool) -> tuple[float, list[float]]:
     """(step, scores) straight from the CSVs, up to the step every run has reached: the success of
     the evaluation there, or the mean return of the episodes ending in the last 10% of the steps
-    (else the last episode before them)."""
+    (else the return interpolated between the episodes around that step)."""
     tables = [pd.read_csv(d / ("eval.csv" if o2o else "train.csv")) for d in run_dirs]
     end = float(min(t["step"].max() for t in tables))
     if o2o:
@@ -78,7 +78,7 @@ def independent_finals(run_dirs, o2o: bool) -> tuple[float, list[float]]:
     for t in tables:
         window = t[(t["step"] > 0.9 * end) & (t["step"] <= end)]
         scores.append(float(window["train/episode_return"].mean() if len(window)
-                            else t.loc[t["step"] <= end, "train/episode_return"].iloc[-1]))
+                            else np.interp(end, t["step"], t["train/episode_return"])))
     return end, scores
 
 
@@ -87,14 +87,14 @@ HOPPER_SAC = ["env=hopper", "agent=sac_gaussian", "critic=sac"]
 FINAL = {0: 10.0, 1: 20.0, 2: 30.0, 3: 100.0}  # each seed's return at its last episode
 
 
-def hand_made_run(root, seed, final, last_step=1000, overrides=()):
+def hand_made_run(root, seed, final, last_step=1000, overrides=(), steps=None):
     """A Hopper Gaussian-SAC run directory: the real resolved config, and a train.csv with one
-    episode every 100 steps whose return grows linearly to ``final`` at step 1000."""
+    episode every 100 steps (or at ``steps``) whose return grows linearly to ``final`` at step 1000."""
     out = root / f"seed{seed}"
     out.mkdir(parents=True)
     cfg = compose_config([*HOPPER_SAC, *overrides, f"seed={seed}", f"out_dir={out}"])
     (out / "config_resolved.yaml").write_text(yaml.safe_dump(OmegaConf.to_container(cfg, resolve=True)))
-    steps = np.arange(100, last_step + 1, 100)
+    steps = np.arange(100, last_step + 1, 100) if steps is None else np.asarray(steps)
     pd.DataFrame({"step": steps, "train/episode_return": final * steps / 1000}).to_csv(out / "train.csv", index=False)
     return out
 
@@ -143,6 +143,12 @@ def test_a_run_in_progress_is_read_as_it_stands(tmp_path):
     (result,) = summarize(group_runs(load_runs([tmp_path])), 5, 0.1, 500)
     assert result.final.step == 500 and result.curve.steps[-1] == 500
     assert result.final.scores.tolist() == [50.0, 50.0]
+    # a run just started, one short episode so far: the others have no episode that early and
+    # are held at their first one
+    hand_made_run(tmp_path, 2, 100.0, steps=[50])
+    (result,) = summarize(group_runs(load_runs([tmp_path])), 5, 0.1, 500)
+    assert result.final.step == 50 and result.final.scores.tolist() == [10.0, 10.0, 5.0]
+    assert result.curve.mean[-1] == pytest.approx(25 / 3)
 
 
 def test_runs_that_are_not_seeds_of_one_experiment_are_refused(tmp_path, capsys):

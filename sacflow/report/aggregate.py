@@ -83,16 +83,16 @@ def on_grid(run: Run, grid: np.ndarray) -> np.ndarray:
         sums = np.bincount(cell[inside], values[inside], minlength=len(grid))
         counts = np.bincount(cell[inside], minlength=len(grid))
         filled = counts > 0  # cells without an episode end are interpolated from their neighbours
-        steps, values = grid[filled], sums[filled] / counts[filled]
+        if filled.any():  # else the run's first episode ends after `end`: its value is held flat
+            steps, values = grid[filled], sums[filled] / counts[filled]
     return np.interp(grid, steps, values)
 
 
 def final_score(run: Run, end: float, window: float) -> float:
-    if run.metric.binned:
-        last = (run.steps > end * (1 - window)) & (run.steps <= end)
-        if last.any():
-            return float(run.values[last].mean())
-        return float(run.values[run.steps <= end][-1])  # episodes longer than the window
+    last = (run.steps > end * (1 - window)) & (run.steps <= end)
+    if run.metric.binned and last.any():
+        return float(run.values[last].mean())
+    # evaluations, or episodes longer than the window: interpolated at `end` like the curve
     return float(np.interp(end, run.steps, run.values))
 
 
