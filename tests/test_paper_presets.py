@@ -10,7 +10,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, TINY
 
 pytestmark = pytest.mark.slow

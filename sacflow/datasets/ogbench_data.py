@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import socket
 import zipfile
-from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
