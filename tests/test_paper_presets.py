@@ -45,13 +45,14 @@ def test_offline_to_online_paper_sweeps_run(tmp_path, subprocess_env):
     for env in ("cube-double", "cube-triple", "cube-quadruple"):
         assert generate.main(["ogbench", "--env", env, "--episodes", "1", "--out", str(ogbench_dir),
                               "--episode-length", "30"]) == 0
-    for task in ("lift", "can"):
-        path = tmp_path / "robomimic" / task / "mh" / "low_dim_v15.hdf5"
+    for task in ("lift", "can"):  # robomimic's default location under $HOME
+        path = tmp_path / ".robomimic" / task / "mh" / "low_dim_v15.hdf5"
         assert generate.main(["robomimic", "--task", task, "--episodes", "1", "--out", str(path)]) == 0
+    # Dataset locations come from the environment, as a user's cluster setup would give them: the
+    # sweep mixes OGBench and Robomimic jobs, whose dataset configs have different keys.
+    env = {**subprocess_env, "HOME": str(tmp_path), "SACFLOW_OGBENCH_DIR": str(ogbench_dir)}
     # Full widths (batch 8, a few dozen updates are cheap); every method and every task but square.
-    tiny = ["budget=tiny", "seed=0", "env.max_episode_steps=10", f"dataset.dir={ogbench_dir}",
-            f"dataset.path={tmp_path}/robomimic/${{env.task}}/mh/low_dim_v15.hdf5"]
-    runs = multirun("o2o_comparison", [*tiny, "env=cube_double,cube_triple,cube_quadruple,lift,can"], tmp_path / "o2o",
-                    subprocess_env)
+    tiny = ["budget=tiny", "seed=0", "env.max_episode_steps=10"]
+    runs = multirun("o2o_comparison", [*tiny, "env=cube_double,cube_triple,cube_quadruple,lift,can"], tmp_path / "o2o", env)
     assert len(runs) == 5 * 4
-    assert len(multirun("ablation_o2o_naive", tiny, tmp_path / "naive", subprocess_env)) == 3
+    assert len(multirun("ablation_o2o_naive", tiny, tmp_path / "naive", env)) == 3

@@ -102,7 +102,7 @@ def _load_demo(path: Path, demo, obs_keys, key_dims: dict) -> dict[str, np.ndarr
 
 def read_env_args(path: str | os.PathLike) -> dict:
     """``data.attrs['env_args']`` parsed: env_name, env_version, type, env_kwargs."""
-    path = Path(path)
+    path = Path(path).expanduser()
     with _open(path) as f:
         if "data" not in f or "env_args" not in f["data"].attrs:
             raise DatasetError(path, "missing attribute data.env_args")
@@ -123,7 +123,7 @@ def load_robomimic_dataset(path: str | os.PathLike, obs_keys=OBS_KEYS, obs_dim: 
     ``obs_dim``/``act_dim`` are checked against the environment's when given (19 / 23 / 23 obs
     dims for lift / can / square, 7 action dims). Actions are clipped to +-(1 - 1e-5).
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # the config default is ~/.robomimic/...
     key_dims: dict[str, int] = {} if act_dim is None else {"actions": act_dim}
     with _open(path) as f:
         demos = [_load_demo(path, f["data"][name], obs_keys, key_dims) for name in _demo_names(path, f)]
