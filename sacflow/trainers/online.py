@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from sacflow.agents.sac import SACAgent
 from sacflow.buffers.replay_buffer import ReplayBuffer
 from sacflow.config_checks import check_env_dims
 from sacflow.envs.mujoco import make_mujoco_env
@@ -31,7 +31,7 @@ class OnlineTrainer(Trainer):
         obs_dim, act_dim = self.env.observation_space.shape[0], self.env.action_space.shape[0]
         check_env_dims(cfg, cfg.env.id, obs_dim, act_dim)
         self.low, self.high = self.env.action_space.low, self.env.action_space.high
-        self.agent = SACAgent.build(cfg, obs_dim, act_dim, self.low, self.high).to(self.device)
+        self.agent = get_class(cfg.agent.cls).build(cfg, obs_dim, act_dim, self.low, self.high).to(self.device)
         self.buffer = ReplayBuffer(min(cfg.buffer_size, max(cfg.total_steps, 1)), obs_dim, act_dim, self.device)
         self.action_rng = np.random.default_rng(cfg.seed)  # uniform warm-up actions
         self.episode_end_env_rng = None  # env RNG at the last episode end: replayed by reset on resume
