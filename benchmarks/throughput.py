@@ -1,6 +1,7 @@
 """Throughput of SAC Flow agents on the CPU, next to yardsticks measured in the same process.
 
-Rows: velocity (flow_t, flow_g, mlp) x critic style (crossq, sac) x K, plus
+Rows: velocity (flow_t, flow_g, mlp) x critic style (crossq, sac) x K x fast-path variant
+(eager, compile, bf16, compile+bf16: the ``fast:`` config block), plus, per variant,
   Y1 = CleanRL-style SAC (agent=sac_gaussian critic=sac batch_size=256),
   Y2 = Gaussian actor with the same CrossQ critics (agent=sac_gaussian critic=crossq),
   and an SGEMM probe (1024^3 fp32 matmul) as a machine yardstick.
@@ -10,6 +11,7 @@ Absolute ms depend on the machine and on what else runs on it; the ratios to Y1/
 
     python benchmarks/throughput.py                       # paper sizes, Humanoid dims
     python benchmarks/throughput.py --quick --configs flow_g-crossq --env-dims hopper
+    python benchmarks/throughput.py --variants eager compile --configs flow_g-crossq flow_t-crossq
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ YARDSTICKS = {  # name: (overrides, table label)
     "Y1": (["agent=sac_gaussian", "critic=sac", "batch_size=256"], "Y1 gaussian-sac B256"),
     "Y2": (["agent=sac_gaussian", "critic=crossq"], "Y2 gaussian-crossq"),
 }
+VARIANTS = {  # name: overrides of the fast-path switches
+    "eager": [],
+    "compile": ["fast.compile=true"],
+    "bf16": ["fast.bf16=true"],
+    "compile+bf16": ["fast.compile=true", "fast.bf16=true"],
+}
 COLUMNS = (
-    "config | K | ms/update | ratio to Y2 | ratio to Y1 | action latency ms | ms/env step | GFLOP/update | GFLOP/s"
+    "config | variant | K | ms/update | ratio to Y2 | ratio to Y1 | vs eager | action latency ms | ms/env step"
+    " | GFLOP/update | GFLOP/s | warm-up s"
 )
 
 
@@ -46,6 +55,8 @@ def parse_args(argv):
     p.add_argument("--updates", type=int, default=None, help="timed updates per config and round; default 6, 3 quick")
     p.add_argument("--k", type=int, nargs="+", default=[4], help="flow steps K to measure")
     p.add_argument("--configs", nargs="+", default=None, help="flow rows, e.g. flow_g-crossq (Y1, Y2 always run)")
+    p.add_argument("--variants", nargs="+", default=["eager"], choices=sorted(VARIANTS),
+                   help="fast-path variants; each gets its own rows and yardsticks (compile time in warm-up s)")
     p.add_argument("--env-dims", choices=sorted(ENV_DIMS), default="humanoid")
     p.add_argument("--override", action="append", default=[], help="Hydra override applied to every row (repeatable)")
     p.add_argument("--latency-calls", type=int, default=None, help="B=1 act() calls (<= ~3 s); default 200, 50 quick")
@@ -65,6 +76,7 @@ def parse_args(argv):
 @dataclass
 class Row:
     name: str  # e.g. flow_g-crossq, Y1
+    variant: str  # eager, compile, bf16, compile+bf16
     k: int | None  # None for the Gaussian actors
     agent: torch.nn.Module
     batches: Iterator[dict]  # a cycle over a few seeded batches
@@ -74,6 +86,7 @@ class Row:
     flops_per_update: float = 0.0
     latency_ms: float = 0.0
     latency_calls: int = 0
+    warm_up_s: float = 0.0  # includes compilation for the compiled variants
 
 
 def synthetic_batches(batch_size, obs_dim, act_dim, bound, seed, n=4) -> list[dict]:
@@ -92,7 +105,7 @@ def synthetic_batches(batch_size, obs_dim, act_dim, bound, seed, n=4) -> list[di
     ]
 
 
-def build_row(name, k, overrides, dims, seed) -> Row:
+def build_row(name, variant, k, overrides, dims, seed) -> Row:
     from hydra import compose, initialize_config_dir
 
     from sacflow.agents.sac import SACAgent
@@ -104,26 +117,30 @@ def build_row(name, k, overrides, dims, seed) -> Row:
     agent = SACAgent.build(cfg, obs_dim, act_dim, [-bound] * act_dim, [bound] * act_dim)
     batches = itertools.cycle(synthetic_batches(cfg.batch_size, obs_dim, act_dim, bound, seed))
     obs1 = torch.randn(1, obs_dim, generator=torch.Generator().manual_seed(seed + 1))
-    return Row(name, k, agent, batches, obs1, int(cfg.critic.policy_delay))
+    return Row(name, variant, k, agent, batches, obs1, int(cfg.critic.policy_delay))
 
 
 def build_rows(args) -> list[Row]:
-    dims = ENV_DIMS[args.env_dims]
-    rows = [build_row(n, None, o + args.override, dims, args.seed) for n, (o, _) in YARDSTICKS.items()]
-    for vel, critic, k in itertools.product(VELOCITIES, CRITICS, args.k):
-        if not args.configs or f"{vel}-{critic}" in args.configs:
-            overrides = [f"velocity={vel}", f"critic={critic}", f"agent.actor.steps={k}", *args.override]
-            rows.append(build_row(f"{vel}-{critic}", k, overrides, dims, args.seed))
+    dims, rows = ENV_DIMS[args.env_dims], []
+    for variant in args.variants:
+        fast = VARIANTS[variant] + args.override
+        rows += [build_row(n, variant, None, o + fast, dims, args.seed) for n, (o, _) in YARDSTICKS.items()]
+        for vel, critic, k in itertools.product(VELOCITIES, CRITICS, args.k):
+            if not args.configs or f"{vel}-{critic}" in args.configs:
+                overrides = [f"velocity={vel}", f"critic={critic}", f"agent.actor.steps={k}", *fast]
+                rows.append(build_row(f"{vel}-{critic}", variant, k, overrides, dims, args.seed))
     return rows
 
 
 def warm_up(row: Row) -> None:
-    # Two full cycles run the actor branch twice (allocator, Adam state, lazy init) and end
-    # on a cycle boundary, so a timed block of n * policy_delay updates has n actor branches.
+    # Two full cycles run the actor branch twice (allocator, Adam state, lazy init, compilation)
+    # and end on a cycle boundary, so a timed block of n * policy_delay updates has n actor branches.
+    start = time.perf_counter()
     for _ in range(2 * row.policy_delay):
         row.agent.update(next(row.batches))
     for _ in range(5):
         row.agent.act(row.obs1)
+    row.warm_up_s = time.perf_counter() - start
 
 
 def count_flops(row: Row) -> float:
@@ -202,16 +219,21 @@ def main(argv=None) -> dict:
     for row in rows:
         row.latency_ms = action_latency_ms(row, args.latency_calls)
 
-    yard = {r.name: r.ms for r in rows if r.k is None}
+    yard = {(r.name, r.variant): r.ms for r in rows if r.k is None}  # yardsticks of the same variant
+    eager = {(r.name, r.k): r.ms for r in rows if r.variant == "eager"}
+    ratios = lambda ms, ref: spread([a / b for a, b in zip(ms, ref)]) if ref else None
     entries = []
     for row in rows:
         ms = statistics.median(row.ms)
         entries.append({
-            "config": row.name, "k": row.k, "policy_delay": row.policy_delay, "ms_per_update": spread(row.ms),
-            **{f"ratio_to_{y}": spread([a / b for a, b in zip(row.ms, yard[y])]) for y in ("Y2", "Y1")},
+            "config": row.name, "variant": row.variant, "k": row.k, "policy_delay": row.policy_delay,
+            "ms_per_update": spread(row.ms),
+            **{f"ratio_to_{y}": ratios(row.ms, yard[(y, row.variant)]) for y in ("Y2", "Y1")},
+            "ratio_to_eager": ratios(row.ms, eager.get((row.name, row.k))),
             "action_latency_ms": row.latency_ms, "latency_calls": row.latency_calls,
             "ms_per_env_step": ms + row.latency_ms,  # one update per env step, plus choosing the action
             "gflop_per_update": row.flops_per_update / 1e9, "gflops": row.flops_per_update / 1e9 / (ms / 1e3),
+            "warm_up_s": row.warm_up_s,
         })  # fmt: skip
     n_contended = sum(r["contended"] for r in rounds)
     result = {
@@ -251,13 +273,13 @@ def format_table(res: dict) -> str:
             "their rounds hold unequal numbers of actor updates (use a multiple of 6)"
         )
     lines += ["", f"| {COLUMNS} |", "|---" * (COLUMNS.count("|") + 1) + "|"]
-    ratio = lambda d: f"{d['median']:.2f} ({d['min']:.2f}-{d['max']:.2f})"
+    ratio = lambda d: "-" if d is None else f"{d['median']:.2f} ({d['min']:.2f}-{d['max']:.2f})"
     for e in res["rows"]:
         cells = [
-            YARDSTICKS[e["config"]][1] if e["k"] is None else e["config"], e["k"] or "-",
+            YARDSTICKS[e["config"]][1] if e["k"] is None else e["config"], e["variant"], e["k"] or "-",
             f"{e['ms_per_update']['median']:.1f}", ratio(e["ratio_to_Y2"]), ratio(e["ratio_to_Y1"]),
-            f"{e['action_latency_ms']:.2f}", f"{e['ms_per_env_step']:.1f}",
-            f"{e['gflop_per_update']:.2f}", f"{e['gflops']:.1f}",
+            ratio(e["ratio_to_eager"]), f"{e['action_latency_ms']:.2f}", f"{e['ms_per_env_step']:.1f}",
+            f"{e['gflop_per_update']:.2f}", f"{e['gflops']:.1f}", f"{e['warm_up_s']:.1f}",
         ]  # fmt: skip
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)

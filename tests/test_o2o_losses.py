@@ -18,7 +18,7 @@ from sacflow.policies.flow_matching import euler_sample, flow_matching_loss
 
 def linear_critic(obs_dim, chunk_dim, weights):
     """Q_i(s, a) = w_i . [s, a] (no hidden layer, no bias)."""
-    critic = QEnsemble(obs_dim, chunk_dim, n=len(weights), hidden=[], norm="none")
+    critic = QEnsemble(obs_dim, chunk_dim, n=len(weights), hidden=[], norm="none", stacked=False)
     with torch.no_grad():
         for member, w in zip(critic.members, weights):
             member.net[0].weight.copy_(torch.tensor([w], dtype=torch.float32))

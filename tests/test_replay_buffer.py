@@ -52,3 +52,21 @@ def test_errors_are_clear():
         ReplayBuffer(0, 2, 1)
     with pytest.raises(RuntimeError, match="empty"):
         ReplayBuffer(5, 2, 1).sample(1)
+
+
+def test_packed_rows_keep_every_field_apart():
+    """Fields with widths 3 / 2 / 1 / 3 / 1 sit side by side in one row: none leaks into another."""
+    buffer = ReplayBuffer(4, obs_dim=3, act_dim=2)
+    buffer.add([1, 2, 3], [4, 5], 6.0, [7, 8, 9], 1.0)
+    assert buffer.packed[0].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 1]
+    batch = buffer.sample(2)
+    assert batch["obs"].shape == (2, 3) and batch["action"].shape == (2, 2) and batch["reward"].shape == (2,)
+    assert batch["next_obs"][0].tolist() == [7, 8, 9] and batch["terminated"].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pinned_staging_on_cuda_stores_what_the_cpu_buffer_stores():
+    cpu, gpu = ReplayBuffer(64, 2, 1), ReplayBuffer(64, 2, 1, device="cuda")
+    fill(cpu, 40)
+    fill(gpu, 40)  # back-to-back asynchronous copies from the one pinned staging row
+    torch.testing.assert_close(gpu.packed.cpu(), cpu.packed)

@@ -25,7 +25,7 @@ class StubActor(nn.Module):
 
 def linear_critics():
     """Q1(s, a) = s + a, Q2(s, a) = 2s - a."""
-    critic = QEnsemble(1, 1, n=2, hidden=[], norm="none")
+    critic = QEnsemble(1, 1, n=2, hidden=[], norm="none", stacked=False)
     with torch.no_grad():
         critic.members[0].net[0].weight.copy_(torch.tensor([[1.0, 1.0]]))
         critic.members[1].net[0].weight.copy_(torch.tensor([[2.0, -1.0]]))

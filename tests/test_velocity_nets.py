@@ -14,13 +14,15 @@ NETS = {"mlp": MLPVelocity, "flow_g": FlowGVelocity, "flow_t": FlowTVelocity}
 @pytest.mark.parametrize("name", sorted(NETS))
 @pytest.mark.parametrize("batch", [1, 7])
 def test_shapes_in_train_and_eval(name, batch):
+    torch.manual_seed(batch)
     net = NETS[name](obs_dim=11, act_dim=3, steps=4)
     for mode in (True, False):
         net.train(mode)
         ctx = net.context(torch.randn(batch, 11))
         u, log_std = net(ctx, torch.randn(batch, 3), torch.full((1, 1), 0.25), 1)
         assert u.shape == (batch, 3) and log_std.shape == (batch, 3)
-        assert (log_std > -5).all() and (log_std < 2).all()
+        # The bounds are open in exact arithmetic; tanh saturates to +-1 in float32.
+        assert (log_std >= -5).all() and (log_std <= 2).all()
 
 
 def test_flow_g_gate_starts_at_sigmoid_of_five_everywhere():

@@ -23,11 +23,9 @@ import math
 import torch
 from torch import nn
 
+from sacflow.agents.fast_path import FastPath
+from sacflow.utils.device import resolve_device
 from sacflow.utils.instantiate import instantiate
-
-
-def _adam(params, lr, betas):
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), foreach=True)
 
 
 class SACAgent(nn.Module):
@@ -49,6 +47,7 @@ class SACAgent(nn.Module):
         autotune_alpha: bool = True,
         target_entropy_per_dim: float = 0.0,
         grad_diagnostic_every: int = 0,
+        fast: FastPath | None = None,
     ):
         super().__init__()
         if critic_style not in ("crossq", "polyak"):
@@ -61,9 +60,17 @@ class SACAgent(nn.Module):
         self.autotune_alpha = autotune_alpha
         self.target_entropy = target_entropy_per_dim * act_dim
         self.grad_diagnostic_every = grad_diagnostic_every
-        self.actor_optim = _adam(actor.parameters(), actor_lr, betas)
-        self.critic_optim = _adam(critic.parameters(), critic_lr, betas)
-        self.alpha_optim = _adam([self.log_alpha], alpha_lr, betas)
+        self.fast = fast or FastPath()
+        # The actor rests in eval mode (acting, next actions) and trains only inside actor_update.
+        self.actor.eval()
+        self.actor_optim = self.fast.adam(actor.parameters(), actor_lr, betas)
+        self.critic_optim = self.fast.adam(critic.parameters(), critic_lr, betas)
+        self.alpha_optim = self.fast.adam([self.log_alpha], alpha_lr, betas)
+        # The hot functions, compiled when fast.compile is on (sacflow/agents/fast_path.py).
+        self._sample = self.fast.wrap(self._sample_impl)
+        self._next_action = self.fast.wrap(self._next_action_impl)
+        self._critic_loss = self.fast.wrap(self.critic_loss)
+        self._actor_loss = self.fast.wrap(self.actor_loss)
         # Host-side counters: they schedule the delayed updates without a device sync.
         self.num_updates = 0
         self.num_actor_updates = 0
@@ -92,7 +99,12 @@ class SACAgent(nn.Module):
             autotune_alpha=cfg.agent.autotune_alpha,
             target_entropy_per_dim=cfg.agent.target_entropy_per_dim,
             grad_diagnostic_every=cfg.agent.grad_diagnostic_every,
+            fast=FastPath.from_config(cfg.get("fast"), resolve_device(cfg.device)),
         )
+
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to the parameters' precision after a bf16-autocast region (a no-op without one)."""
+        return x.to(self.log_alpha.dtype)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -101,11 +113,12 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Actions for environment interaction: normalisation layers use running statistics."""
-        was_training = self.actor.training
-        self.actor.eval()
-        action = self.actor(obs, deterministic=deterministic).action
-        self.actor.train(was_training)
-        return action
+        with self.fast.in_mode(self.actor, training=False):
+            return self.fast.clone(self._sample(obs, deterministic))
+
+    def _sample_impl(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        with self.fast.autocast():
+            return self._full(self.actor(obs, deterministic=deterministic).action)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One critic update, plus the delayed actor/alpha updates. Returns detached tensors."""
@@ -119,26 +132,37 @@ class SACAgent(nn.Module):
         return info
 
     def critic_update(self, batch) -> dict[str, torch.Tensor]:
-        obs, action, next_obs = batch["obs"], batch["action"], batch["next_obs"]
-        with torch.no_grad():
-            self.actor.eval()
-            next_out = self.actor(next_obs)
-            self.actor.train()
-        if self.critic_style == "crossq":
-            # One pass over [s; s'] so BatchRenorm normalises both halves with the same statistics.
-            q_joint = self.critic(torch.cat([obs, next_obs]), torch.cat([action, next_out.action]))
-            q, next_q = q_joint[:, : obs.shape[0]], q_joint[:, obs.shape[0] :].detach()
-        else:
-            q = self.critic(obs, action)
-            with torch.no_grad():
-                next_q = self.target_critic(next_obs, next_out.action)
-        next_v = next_q.min(0).values - self.alpha * next_out.log_prob
-        target = (batch["reward"] + self.gamma * (1.0 - batch["terminated"]) * next_v).detach()
-        loss = 0.5 * ((q - target) ** 2).mean(1).sum()
+        # The next actions come from the policy with running statistics (eval mode); the mode
+        # switch stays outside the compiled functions so each one sees a single mode.
+        with self.fast.in_mode(self.actor, training=False):
+            next_action, next_log_prob = self._next_action(batch["next_obs"])
+        loss, info = self._critic_loss(batch, next_action, next_log_prob)
         self.critic_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optim.step()
-        return {
+        return self.fast.clone(info)
+
+    @torch.no_grad()
+    def _next_action_impl(self, next_obs):
+        with self.fast.autocast():
+            out = self.actor(next_obs)
+        return self._full(out.action), self._full(out.log_prob)
+
+    def critic_loss(self, batch, next_action, next_log_prob):
+        obs, action, next_obs = batch["obs"], batch["action"], batch["next_obs"]
+        with self.fast.autocast():
+            if self.critic_style == "crossq":
+                # One pass over [s; s'] so BatchRenorm normalises both halves with the same statistics.
+                q_joint = self._full(self.critic(torch.cat([obs, next_obs]), torch.cat([action, next_action])))
+                q, next_q = q_joint[:, : obs.shape[0]], q_joint[:, obs.shape[0] :].detach()
+            else:
+                q = self._full(self.critic(obs, action))
+                with torch.no_grad():
+                    next_q = self._full(self.target_critic(next_obs, next_action))
+        next_v = next_q.min(0).values - self.alpha * next_log_prob
+        target = (batch["reward"] + self.gamma * (1.0 - batch["terminated"]) * next_v).detach()
+        loss = 0.5 * ((q - target) ** 2).mean(1).sum()
+        return loss, {
             "losses/critic": loss.detach(),
             "losses/q_mean": q.mean().detach(),
             "losses/target_mean": target.mean(),
@@ -147,29 +171,42 @@ class SACAgent(nn.Module):
     def actor_update(self, batch) -> dict[str, torch.Tensor]:
         self.num_actor_updates += 1
         diagnose = self.grad_diagnostic_every > 0 and self.num_actor_updates % self.grad_diagnostic_every == 0
-        out = self.actor(batch["obs"], keep_path=diagnose)
         # The critic scores the actions with running statistics and frozen weights.
-        self.critic.eval().requires_grad_(False)
-        q = self.critic(batch["obs"], out.action).min(0).values
-        self.critic.train().requires_grad_(True)
-        loss = (self.alpha * out.log_prob - q).mean()
-        # Taken before the actor step: the alpha update uses the pre-step log-density, as the reference.
-        mean_log_prob = out.log_prob.detach().mean()
-        info = {"losses/actor": loss.detach(), "losses/entropy": -mean_log_prob}
-        if diagnose and out.path is not None:
-            grads = torch.autograd.grad(loss, out.path, retain_graph=True)
-            info.update({f"grad/x{k}_norm": g.norm().detach() for k, g in enumerate(grads)})
-        self.actor_optim.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_optim.step()
+        with (self.fast.in_mode(self.actor, training=True), self.fast.in_mode(self.critic, training=False),
+              self.fast.frozen(self.critic)):
+            if diagnose:  # the rare diagnostic needs the rollout's path tensors: plain (eager) code
+                loss, mean_log_prob, info = self.actor_loss(batch, keep_path=True)
+                grads = torch.autograd.grad(loss, info.pop("path"), retain_graph=True)
+                info.update({f"grad/x{k}_norm": g.norm().detach() for k, g in enumerate(grads)})
+            else:
+                loss, mean_log_prob, info = self._actor_loss(batch)
+            self.actor_optim.zero_grad(set_to_none=True)
+            loss.backward()
+            self.actor_optim.step()
+        info = self.fast.clone(info)
         if self.autotune_alpha:
-            alpha_loss = -self.log_alpha.exp() * (mean_log_prob + self.target_entropy)
+            # The pre-step log-density, as the reference. A two-op scalar loss: kept out of the
+            # compiled code (torch 2.13's compiled Adam steps a 0-dim parameter the wrong way).
+            alpha_loss = -self.log_alpha.exp() * (mean_log_prob.detach() + self.target_entropy)
             self.alpha_optim.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_optim.step()
             info["losses/alpha_loss"] = alpha_loss.detach()
         info["losses/alpha"] = self.alpha
         return info
+
+    def actor_loss(self, batch, keep_path: bool = False):
+        """L_pi = mean(alpha log p(a|s) - min_i Q_i(s, a)); also the batch's mean log-density."""
+        with self.fast.autocast():
+            out = self.actor(batch["obs"], keep_path=keep_path)
+            q = self._full(self.critic(batch["obs"], out.action).min(0).values)
+        log_prob = self._full(out.log_prob)
+        loss = (self.alpha * log_prob - q).mean()
+        mean_log_prob = log_prob.detach().mean()
+        info = {"losses/actor": loss.detach(), "losses/entropy": -mean_log_prob}
+        if keep_path:
+            info["path"] = out.path
+        return loss, mean_log_prob, info
 
     @torch.no_grad()
     def _polyak_update(self):

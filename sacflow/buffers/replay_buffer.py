@@ -1,11 +1,15 @@
 """A preallocated ring buffer of transitions that lives on the training device.
 
-Sampling uses torch's global generator on that device, so the RNG state captured in a
-checkpoint reproduces the same minibatches after a resume.
+All fields share one packed [capacity, width] tensor, so storing a transition is one
+host-to-device copy and sampling a batch is one gather (on a GPU: 1 transfer instead of 5,
+1 index kernel instead of 5). On CUDA the transition is staged in a pinned host row and
+copied asynchronously. Sampling uses torch's global generator on that device, so the RNG
+state captured in a checkpoint reproduces the same minibatches after a resume.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -16,18 +20,41 @@ class ReplayBuffer:
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity, self.device = capacity, torch.device(device)
-        shapes = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminated": ()}
-        self.storage = {k: torch.zeros((capacity, *shape), dtype=torch.float32, device=self.device) for k, shape in shapes.items()}
+        widths = {"obs": obs_dim, "action": act_dim, "reward": 1, "next_obs": obs_dim, "terminated": 1}
+        self.slices, start = {}, 0
+        for key, width in widths.items():
+            self.slices[key] = slice(start, start + width)
+            start += width
+        self.packed = torch.zeros((capacity, start), dtype=torch.float32, device=self.device)
+        self.scalar = {"reward", "terminated"}  # stored as one column, returned as [B]
+        pinned = self.device.type == "cuda"
+        self._staging = torch.zeros(start, dtype=torch.float32, pin_memory=pinned)
+        self._staged = np.asarray(self._staging.numpy())  # numpy view: filling it is plain memcpy
+        self._copy_done = torch.cuda.Event() if pinned else None
         self.ptr, self.size = 0, 0
 
     def __len__(self) -> int:
         return self.size
 
+    def _view(self, rows: torch.Tensor, key: str) -> torch.Tensor:
+        column = rows[..., self.slices[key]]
+        return column.squeeze(-1) if key in self.scalar else column
+
+    @property
+    def storage(self) -> dict[str, torch.Tensor]:
+        """Per-field views of the packed storage (writes go through to it)."""
+        return {key: self._view(self.packed, key) for key in self.FIELDS}
+
     def add(self, obs, action, reward, next_obs, terminated) -> None:
         """Store one transition. ``terminated`` must exclude time-limit truncation."""
+        if self._copy_done is not None:
+            self._copy_done.synchronize()  # the previous asynchronous copy still reads the staging row
         values = {"obs": obs, "action": action, "reward": reward, "next_obs": next_obs, "terminated": terminated}
         for key, value in values.items():
-            self.storage[key][self.ptr] = torch.as_tensor(value, dtype=torch.float32)
+            self._staged[self.slices[key]] = value
+        self.packed[self.ptr].copy_(self._staging, non_blocking=self._copy_done is not None)
+        if self._copy_done is not None:
+            self._copy_done.record()
         self.ptr = (self.ptr + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -35,15 +62,18 @@ class ReplayBuffer:
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         idx = torch.randint(0, self.size, (batch_size,), device=self.device)
-        return {key: value[idx] for key, value in self.storage.items()}
+        rows = self.packed[idx]
+        return {key: self._view(rows, key) for key in self.FIELDS}
 
     def state_dict(self) -> dict:
-        # Only the filled rows: a checkpoint early in training stays small.
-        return {"ptr": self.ptr, "size": self.size, **{k: v[: self.size].cpu() for k, v in self.storage.items()}}
+        # Only the filled rows, per field (the checkpoint format does not depend on the packing).
+        filled = self.packed[: self.size].cpu()
+        return {"ptr": self.ptr, "size": self.size, **{k: self._view(filled, k).clone() for k in self.FIELDS}}
 
     def load_state_dict(self, state: dict) -> None:
         if state["size"] > self.capacity:
             raise ValueError(f"checkpointed buffer holds {state['size']} rows but capacity is {self.capacity}")
         self.ptr, self.size = state["ptr"], state["size"]
         for key in self.FIELDS:
-            self.storage[key][: self.size] = state[key].to(self.device)
+            value = state[key].to(self.device)
+            self.packed[: self.size, self.slices[key]] = value.unsqueeze(-1) if key in self.scalar else value

@@ -22,7 +22,11 @@ from torch import nn
 
 
 class BatchRenorm(nn.Module):
-    """Normalises the last dimension; every leading dimension counts as batch."""
+    """Normalises the last dimension; every leading dimension counts as batch.
+
+    With ``members=n`` it holds n independent normalisers for a stacked ensemble: the input is
+    [n, ..., F] and member i's statistics, running averages and affine use only rows x[i].
+    """
 
     def __init__(
         self,
@@ -32,23 +36,27 @@ class BatchRenorm(nn.Module):
         r_max: float = 3.0,
         d_max: float = 5.0,
         warmup_steps: int = 100_000,
+        members: int | None = None,
     ):
         super().__init__()
+        self.members = members
+        shape = (num_features,) if members is None else (members, 1, num_features)
         self.momentum, self.eps = momentum, eps
         self.r_max, self.d_max, self.warmup_steps = r_max, d_max, warmup_steps
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.weight.dtype)  # under bf16 autocast the statistics stay in float32
         if not self.training:
             mean, var = self.running_mean, self.running_var
         else:
             # Biased variance, as the reference. Two-pass (var_mean) rather than the reference's
             # E[x^2] - E[x]^2, which loses digits to cancellation when |mean| >> std.
-            batch_var, batch_mean = torch.var_mean(x.reshape(-1, x.shape[-1]), dim=0, correction=0)
+            batch_var, batch_mean = self._batch_stats(x)
             mean, var = self._renormalised(batch_mean, batch_var)
             with torch.no_grad():
                 m = self.momentum
@@ -56,6 +64,11 @@ class BatchRenorm(nn.Module):
                 self.running_var.mul_(m).add_(batch_var.detach(), alpha=1 - m)
                 self.steps.add_(1)
         return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
+
+    def _batch_stats(self, x: torch.Tensor):
+        if self.members is None:
+            return torch.var_mean(x.reshape(-1, x.shape[-1]), dim=0, correction=0)
+        return torch.var_mean(x.reshape(self.members, -1, x.shape[-1]), dim=1, keepdim=True, correction=0)
 
     def _renormalised(self, batch_mean: torch.Tensor, batch_var: torch.Tensor):
         # torch.where keeps the branch free of host synchronisation on the step counter.
@@ -72,6 +85,6 @@ class BatchRenorm(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.weight.shape[0]}, momentum={self.momentum}, eps={self.eps}, "
+            f"{self.weight.shape[-1]}, members={self.members}, momentum={self.momentum}, eps={self.eps}, "
             f"r_max={self.r_max}, d_max={self.d_max}, warmup_steps={self.warmup_steps}"
         )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sacflow.networks.batch_renorm import BatchRenorm
 from sacflow.networks.layers import mlp, norm_layer
 
 
@@ -26,8 +27,64 @@ class QNetwork(nn.Module):
         return self.net(self.input_norm(obs_action)).squeeze(-1)
 
 
+class StackedLinear(nn.Module):
+    """n Linear layers as one [n, in, out] weight: one batched matmul for the whole ensemble."""
+
+    def __init__(self, layers: Sequence[nn.Linear]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]).contiguous())
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [n, B, in]
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedLayerNorm(nn.Module):
+    """n LayerNorms over the last dimension with per-member affine parameters."""
+
+    def __init__(self, layers: Sequence[nn.LayerNorm]):
+        super().__init__()
+        self.eps = layers[0].eps
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]).unsqueeze(1))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
+
+
+def _stack_batch_renorm(layers: Sequence[BatchRenorm]) -> BatchRenorm:
+    first = layers[0]
+    stacked = BatchRenorm(first.weight.shape[0], first.momentum, first.eps, first.r_max, first.d_max,
+                          first.warmup_steps, members=len(layers)).to(first.weight.device, first.weight.dtype)
+    with torch.no_grad():
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(stacked, name).copy_(torch.stack([getattr(layer, name) for layer in layers]).unsqueeze(1))
+        stacked.steps.copy_(first.steps)
+    return stacked
+
+
+def stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
+    """The same layer of every member as one module over a leading member dimension."""
+    first = layers[0]
+    if isinstance(first, nn.Linear):
+        return StackedLinear(layers)
+    if isinstance(first, BatchRenorm):
+        return _stack_batch_renorm(layers)
+    if isinstance(first, nn.LayerNorm):
+        return StackedLayerNorm(layers)
+    if sum(1 for _ in first.parameters()) == 0:  # activations, Identity: shared as they are
+        return first
+    raise TypeError(f"no stacked form for {type(first).__name__}")
+
+
 class QEnsemble(nn.Module):
-    """``n`` independent Q-networks; returns ``[n, B]``."""
+    """``n`` independent Q-networks; returns ``[n, B]``.
+
+    ``stacked=True`` (default) holds each layer of all members as one stacked weight and runs
+    the ensemble as batched matmuls: one kernel per layer instead of n (docs/performance.md).
+    The members are built first either way, so a seed gives the same initial networks in
+    both forms and ``tests/test_critic_stacked.py`` can check they compute the same thing.
+    """
 
     def __init__(
         self,
@@ -39,13 +96,21 @@ class QEnsemble(nn.Module):
         norm: str = "batchrenorm",
         batch_renorm: dict | None = None,
         input_norm: str | None = None,
+        stacked: bool = True,
     ):
         """``input_norm`` (default: ``norm``) normalises [s, a]; the offline-to-online critics use none."""
         super().__init__()
-        self.members = nn.ModuleList(
-            QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm, input_norm) for _ in range(n)
-        )
+        members = [QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm, input_norm) for _ in range(n)]
+        self.stacked = stacked
+        if stacked:
+            per_member = [[m.input_norm, *m.net] for m in members]
+            self.layers = nn.Sequential(*(stack_layers(same) for same in zip(*per_member)))
+        else:
+            self.members = nn.ModuleList(members)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         obs_action = torch.cat([obs, action], dim=-1)
+        if self.stacked:
+            n = self.layers[-1].weight.shape[0]
+            return self.layers(obs_action.expand(n, *obs_action.shape)).squeeze(-1)
         return torch.stack([q(obs_action) for q in self.members])
