@@ -90,3 +90,70 @@ def test_members_are_independent():
     after = stacked(obs, action)
     torch.testing.assert_close(after[[0, 2]], before[[0, 2]])
     torch.testing.assert_close(after[1], before[1] + 1.0)
+
+
+def _reference_pair(modules, obs, action, next_obs, next_action):
+    """Independent reference on the separate member networks: the joint [s; s'] pass where every
+    BatchRenorm input's next-state half is a constant, and nothing else changes."""
+    from sacflow.networks.batch_renorm import BatchRenorm
+
+    b = obs.shape[0]
+    qs, next_qs = [], []
+    for member in modules.members:
+        h = torch.cat([torch.cat([obs, action], -1), torch.cat([next_obs, next_action], -1)])
+        for layer in [member.input_norm, *member.net]:
+            if isinstance(layer, BatchRenorm):
+                h = torch.cat([h[:b], h[b:].detach()])
+            h = layer(h)
+        qs.append(h[:b, 0])
+        next_qs.append(h[b:, 0].detach())
+    return torch.stack(qs), torch.stack(next_qs)
+
+
+def test_detached_next_half_keeps_outputs_and_statistics_and_drops_only_that_gradient():
+    modules, _ = pair("batchrenorm")
+    perturb(modules)
+    stacked, joint = rebuild_stacked(modules), rebuild_stacked(modules)
+    g = torch.Generator().manual_seed(3)
+    data = [torch.randn(6, d, generator=g, dtype=torch.float64) for d in (5, 3, 5, 3)]
+    target = torch.randn(3, 6, generator=g, dtype=torch.float64)
+
+    q, next_q = stacked.forward_pair(*data)
+    q_joint = joint(torch.cat(data[0::2]), torch.cat(data[1::2]))
+    ref_q, ref_next = _reference_pair(modules, *data)
+    # Forward: the joint pass's outputs and running statistics, exactly.
+    torch.testing.assert_close(q, q_joint[:, :6], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(next_q, q_joint[:, 6:], rtol=1e-12, atol=1e-12)
+    assert not next_q.requires_grad
+    for (name, a), b in zip(joint.state_dict().items(), stacked.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
+    # Backward: the reference's gradients (next half constant at every BatchRenorm input) ...
+    ((q - target) ** 2).sum().backward()
+    ((ref_q - target) ** 2).sum().backward()
+    reference = rebuild_stacked_grads(modules)
+    for (name, p), ref in zip(stacked.named_parameters(), reference):
+        torch.testing.assert_close(p.grad, ref, rtol=1e-10, atol=1e-12, msg=name)
+    # ... which differ from the joint pass's: the switch changes the gradient, as documented.
+    ((q_joint[:, :6] - target) ** 2).sum().backward()
+    assert not torch.allclose(joint.layers[1].weight.grad, stacked.layers[1].weight.grad)
+
+
+def rebuild_stacked_grads(modules):
+    """The members' gradients in the stacked layout (same order as the stacked parameters)."""
+    grads = []
+    per_member = list(zip(*[[m.input_norm, *m.net] for m in modules.members]))
+    for same in per_member:
+        if isinstance(same[0], torch.nn.Linear):
+            grads += [torch.stack([layer.weight.grad.t() for layer in same]),
+                      torch.stack([layer.bias.grad for layer in same]).unsqueeze(1)]
+        elif any(True for _ in same[0].parameters()):
+            grads += [torch.stack([layer.weight.grad for layer in same]).unsqueeze(1),
+                      torch.stack([layer.bias.grad for layer in same]).unsqueeze(1)]
+    return grads  # the stacked layout: Linear weight [n, in, out], every bias / affine [n, 1, F]
+
+
+def test_detach_next_half_needs_the_stacked_ensemble():
+    modules, _ = pair("batchrenorm")
+    x = torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="stacked"):
+        modules.forward_pair(*x, *x)

@@ -98,6 +98,17 @@ def test_bf16_autocast_stays_close_to_float32(velocity):
     assert any(not torch.equal(a["losses/critic"], b["losses/critic"]) for a, b in zip(infos_p, infos_f))
 
 
+def test_detached_next_half_agent_sees_the_joint_pass_forward():
+    """critic.detach_next_half: the first critic loss equals the joint pass's (same forward)."""
+    data = batches(n=1)
+    infos = [run(build(["velocity=mlp", *TINY_VELOCITY["mlp"], f"critic.detach_next_half={d}"]), data)[0][0]
+             for d in (False, True)]
+    for key in ("losses/critic", "losses/q_mean", "losses/target_mean"):
+        torch.testing.assert_close(infos[1][key], infos[0][key], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="critic.detach_next_half"):
+        build(["critic=sac", "+critic.detach_next_half=true"])
+
+
 def test_bad_compile_mode_is_refused_with_the_key():
     with pytest.raises(ValueError, match="fast.compile_mode"):
         build(["fast.compile=true", "fast.compile_mode=fastest"])

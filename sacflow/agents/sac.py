@@ -48,6 +48,7 @@ class SACAgent(nn.Module):
         target_entropy_per_dim: float = 0.0,
         grad_diagnostic_every: int = 0,
         fast: FastPath | None = None,
+        detach_next_half: bool = False,
     ):
         super().__init__()
         if critic_style not in ("crossq", "polyak"):
@@ -61,6 +62,9 @@ class SACAgent(nn.Module):
         self.target_entropy = target_entropy_per_dim * act_dim
         self.grad_diagnostic_every = grad_diagnostic_every
         self.fast = fast or FastPath()
+        if detach_next_half and (critic_style != "crossq" or not getattr(critic, "stacked", False)):
+            raise ValueError("critic.detach_next_half needs critic.style crossq and critic.network.stacked true")
+        self.detach_next_half = detach_next_half
         # The actor rests in eval mode (acting, next actions) and trains only inside actor_update.
         self.actor.eval()
         self.actor_optim = self.fast.adam(actor.parameters(), actor_lr, betas)
@@ -100,6 +104,7 @@ class SACAgent(nn.Module):
             target_entropy_per_dim=cfg.agent.target_entropy_per_dim,
             grad_diagnostic_every=cfg.agent.grad_diagnostic_every,
             fast=FastPath.from_config(cfg.get("fast"), resolve_device(cfg.device)),
+            detach_next_half=bool(cfg.critic.get("detach_next_half", False)),
         )
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +156,9 @@ class SACAgent(nn.Module):
     def critic_loss(self, batch, next_action, next_log_prob):
         obs, action, next_obs = batch["obs"], batch["action"], batch["next_obs"]
         with self.fast.autocast():
-            if self.critic_style == "crossq":
+            if self.critic_style == "crossq" and self.detach_next_half:
+                q, next_q = (self._full(v) for v in self.critic.forward_pair(obs, action, next_obs, next_action))
+            elif self.critic_style == "crossq":
                 # One pass over [s; s'] so BatchRenorm normalises both halves with the same statistics.
                 q_joint = self._full(self.critic(torch.cat([obs, next_obs]), torch.cat([action, next_action])))
                 q, next_q = q_joint[:, : obs.shape[0]], q_joint[:, obs.shape[0] :].detach()

@@ -65,6 +65,18 @@ class BatchRenorm(nn.Module):
                 self.steps.add_(1)
         return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
 
+    def forward_pair(self, x: torch.Tensor, x_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalise two halves of a joint batch (rows on dim -2) with the same statistics.
+
+        The statistics, running averages and outputs are exactly those of ``self(cat([x, x_next]))``;
+        only the gradient differs: ``x_next`` enters as a constant, so nothing backpropagates
+        into the layers that produced it (the CrossQ ``critic.detach_next_half`` lever).
+        """
+        if not self.training:
+            return self(x), self(x_next).detach()
+        out = self(torch.cat([x, x_next.detach()], dim=-2))
+        return out[..., : x.shape[-2], :], out[..., x.shape[-2] :, :].detach()
+
     def _batch_stats(self, x: torch.Tensor):
         if self.members is None:
             return torch.var_mean(x.reshape(-1, x.shape[-1]), dim=0, correction=0)

@@ -108,9 +108,33 @@ class QEnsemble(nn.Module):
         else:
             self.members = nn.ModuleList(members)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def _stacked_input(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         obs_action = torch.cat([obs, action], dim=-1)
+        return obs_action.expand(self.layers[-1].weight.shape[0], *obs_action.shape)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         if self.stacked:
-            n = self.layers[-1].weight.shape[0]
-            return self.layers(obs_action.expand(n, *obs_action.shape)).squeeze(-1)
+            return self.layers(self._stacked_input(obs, action)).squeeze(-1)
+        obs_action = torch.cat([obs, action], dim=-1)
         return torch.stack([q(obs_action) for q in self.members])
+
+    def forward_pair(self, obs, action, next_obs, next_action) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q on (s, a) and, without gradient, on (s', a'), as one joint CrossQ pass would give.
+
+        BatchRenorm layers normalise both halves with their joint statistics (identical
+        outputs and running statistics); every other layer runs the next-state half under
+        ``no_grad``, so the backward pass covers B rows instead of 2B. The gradient treats
+        the next-state half's share of the batch statistics as a constant: a departure from
+        the joint pass's gradient (docs/deviations.md), hence opt-in.
+        """
+        if not self.stacked:
+            raise ValueError("critic.detach_next_half needs the stacked ensemble (critic.network.stacked: true)")
+        h, h_next = self._stacked_input(obs, action), self._stacked_input(next_obs, next_action)
+        for layer in self.layers:
+            if isinstance(layer, BatchRenorm):
+                h, h_next = layer.forward_pair(h, h_next)
+            else:
+                h = layer(h)
+                with torch.no_grad():
+                    h_next = layer(h_next)
+        return h.squeeze(-1), h_next.squeeze(-1)
