@@ -41,9 +41,12 @@ VARIANTS = {  # name: overrides of the fast-path switches
     "compile": ["fast.compile=true"],
     "bf16": ["fast.bf16=true"],
     "compile+bf16": ["fast.compile=true", "fast.bf16=true"],
+    "detach": ["critic.detach_next_half=true"],  # changes the critic gradient: docs/deviations.md #21
+    "compile+detach": ["fast.compile=true", "critic.detach_next_half=true"],
 }
+CROSSQ_ONLY = ("critic.detach_next_half",)  # left out of the polyak-critic rows (Y1, *-sac)
 COLUMNS = (
-    "config | variant | K | ms/update | ratio to Y2 | ratio to Y1 | vs eager | action latency ms | ms/env step"
+    "config | variant | K | ms/update | actor ms | ratio to Y2 | ratio to Y1 | vs eager | action latency ms | ms/env step"
     " | GFLOP/update | GFLOP/s | warm-up s"
 )
 
@@ -83,6 +86,7 @@ class Row:
     obs1: torch.Tensor  # the B=1 observation for act()
     policy_delay: int
     ms: list[float] = field(default_factory=list)  # ms/update, one per round
+    actor_ms: list[float] = field(default_factory=list)  # ms per actor update, one per round
     flops_per_update: float = 0.0
     latency_ms: float = 0.0
     latency_calls: int = 0
@@ -124,10 +128,14 @@ def build_rows(args) -> list[Row]:
     dims, rows = ENV_DIMS[args.env_dims], []
     for variant in args.variants:
         fast = VARIANTS[variant] + args.override
-        rows += [build_row(n, variant, None, o + fast, dims, args.seed) for n, (o, _) in YARDSTICKS.items()]
+        polyak = [o for o in fast if not o.startswith(CROSSQ_ONLY)]
+        for name, (overrides, _) in YARDSTICKS.items():
+            rows.append(build_row(name, variant, None, overrides + (polyak if "critic=sac" in overrides else fast),
+                                  dims, args.seed))
         for vel, critic, k in itertools.product(VELOCITIES, CRITICS, args.k):
             if not args.configs or f"{vel}-{critic}" in args.configs:
-                overrides = [f"velocity={vel}", f"critic={critic}", f"agent.actor.steps={k}", *fast]
+                extra = polyak if critic == "sac" else fast
+                overrides = [f"velocity={vel}", f"critic={critic}", f"agent.actor.steps={k}", *extra]
                 rows.append(build_row(f"{vel}-{critic}", variant, k, overrides, dims, args.seed))
     return rows
 
@@ -162,6 +170,11 @@ def _timed(fn) -> float:
 def time_updates(row: Row, n: int) -> float:
     # CPU ops are synchronous: wall time around the loop is the update time, no sync needed.
     return _timed(lambda: [row.agent.update(next(row.batches)) for _ in range(n)]) * 1e3 / n
+
+
+def time_actor_updates(row: Row, n: int) -> float:
+    """The actor + alpha step alone (what grows with K); extra steps on the benchmark's own agent."""
+    return _timed(lambda: [row.agent.actor_update(next(row.batches)) for _ in range(n)]) * 1e3 / n
 
 
 def sgemm_gflops(reps: int = 3) -> float:
@@ -210,6 +223,7 @@ def main(argv=None) -> dict:
         shift = r % len(rows)  # rotate the starting row: no config always runs first or last
         for row in rows[shift:] + rows[:shift]:
             row.ms.append(time_updates(row, args.updates))
+            row.actor_ms.append(time_actor_updates(row, max(1, args.updates // row.policy_delay)))
         sgemm.append(sgemm_gflops())
         wall, cpu, load = time.perf_counter() - wall0, time.process_time() - cpu0, os.getloadavg()[0]
         # Someone else holds our cores if we got less CPU than our threads could use, or if more
@@ -227,7 +241,7 @@ def main(argv=None) -> dict:
         ms = statistics.median(row.ms)
         entries.append({
             "config": row.name, "variant": row.variant, "k": row.k, "policy_delay": row.policy_delay,
-            "ms_per_update": spread(row.ms),
+            "ms_per_update": spread(row.ms), "ms_per_actor_update": spread(row.actor_ms),
             **{f"ratio_to_{y}": ratios(row.ms, yard[(y, row.variant)]) for y in ("Y2", "Y1")},
             "ratio_to_eager": ratios(row.ms, eager.get((row.name, row.k))),
             "action_latency_ms": row.latency_ms, "latency_calls": row.latency_calls,
@@ -277,7 +291,7 @@ def format_table(res: dict) -> str:
     for e in res["rows"]:
         cells = [
             YARDSTICKS[e["config"]][1] if e["k"] is None else e["config"], e["variant"], e["k"] or "-",
-            f"{e['ms_per_update']['median']:.1f}", ratio(e["ratio_to_Y2"]), ratio(e["ratio_to_Y1"]),
+            f"{e['ms_per_update']['median']:.1f}", f"{e['ms_per_actor_update']['median']:.1f}", ratio(e["ratio_to_Y2"]), ratio(e["ratio_to_Y1"]),
             ratio(e["ratio_to_eager"]), f"{e['action_latency_ms']:.2f}", f"{e['ms_per_env_step']:.1f}",
             f"{e['gflop_per_update']:.2f}", f"{e['gflops']:.1f}", f"{e['warm_up_s']:.1f}",
         ]  # fmt: skip
