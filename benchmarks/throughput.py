@@ -70,6 +70,13 @@ def parse_args(argv):
     unknown = set(a.configs or ()) - {f"{v}-{c}" for v, c in itertools.product(VELOCITIES, CRITICS)}
     if unknown:  # a typo would otherwise silently measure nothing
         p.error(f"unknown --configs {sorted(unknown)}")
+    compiled = any("compile" in v for v in a.variants)
+    velocities = {c.split("-")[0] for c in a.configs} if a.configs else set(VELOCITIES)
+    if compiled and len(velocities) > 1:
+        # torch 2.13: after one velocity network's compiled update, another's fails in its AOT
+        # backward (a saved BatchRenorm buffer "modified by an inplace operation"); one agent per
+        # process, as in training, is fine. Measure compiled variants one velocity per process.
+        p.error("compiled variants: give --configs of one velocity network per process")
     a.rounds = a.rounds or (2 if a.quick else 5)
     a.updates = a.updates or (3 if a.quick else 6)
     a.latency_calls = a.latency_calls or (50 if a.quick else 200)

@@ -1,4 +1,4 @@
-"""Periodic evaluation episodes on a separate environment.
+"""Periodic evaluation episodes, run side by side in a gymnasium vector env.
 
 Evaluation must not disturb training: it runs under a forked torch RNG and seeds its
 episodes from (seed, step), so it is reproducible and a resumed run evaluates exactly
@@ -11,63 +11,81 @@ import numpy as np
 import torch
 
 
-def run_episodes(env, act_fn, episodes: int, seed: int, device: torch.device) -> dict[str, float]:
-    """Mean/std return and mean length of ``episodes`` full episodes."""
-    returns, lengths = [], []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        done, total, length = False, 0.0, 0
-        while not done:
-            action = act_fn(torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(0))
-            obs, reward, terminated, truncated, _ = env.step(action.squeeze(0).cpu().numpy())
-            total, length, done = total + float(reward), length + 1, terminated or truncated
-        returns.append(total)
-        lengths.append(length)
-    return {"return": float(np.mean(returns)), "return_std": float(np.std(returns)), "length": float(np.mean(lengths))}
+def vector_episodes(vector_env, act_fn, episodes: int, seed: int, horizon: int = 1,
+                    clip: float | None = None) -> dict[str, np.ndarray]:
+    """Per-episode ``return``, ``length`` and (where the env reports one) ``success``.
 
-
-def evaluate(agent, env, episodes: int, seed: int, step: int, modes: list[str], device: torch.device) -> dict:
-    """``modes`` among 'det' (deterministic rollout) and 'stoch' (the sampling policy)."""
-    metrics = {}
-    devices = [device] if device.type == "cuda" else []
-    for mode in modes:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed * 1_000_003 + step)
-            stats = run_episodes(env, lambda o: agent.act(o, deterministic=mode == "det"), episodes, seed + 10_000, device)
-        metrics.update({f"eval/{key}_{mode}": value for key, value in stats.items()})
-    return metrics
-
-
-def evaluate_chunked(vector_env, act_fn, episodes: int, horizon: int, act_dim: int, seed: int) -> dict[str, float]:
-    """Success rate, return and length of ``episodes`` episodes run side by side in ``vector_env``.
-
-    Every round resets all sub-envs with their own seeds (seed + episode index), so the chunk
-    queues of all sub-envs refill together every ``horizon`` steps: one batched policy call
-    per chunk. Each chunk is executed open loop and clipped to [-1, 1], as the official
-    evaluation does; an episode's success is ``info['success']`` at its last step. Sub-envs
-    that finished keep stepping until the round ends, but nothing they do is counted.
+    Episodes run in rounds of ``vector_env.num_envs``; episode ``i`` is reset with seed
+    ``seed + i``, whatever the number of sub-envs. ``act_fn`` maps the batch of observations
+    to ``horizon`` actions per sub-env (``horizon`` > 1: action chunks executed open loop,
+    one batched policy call per chunk), optionally clipped to [-clip, clip]. Sub-envs whose
+    episode ended keep stepping until the round ends (the vector env resets them), but
+    nothing they do is counted.
     """
     n = vector_env.num_envs
-    successes, returns, lengths = [], [], []
+    returns, lengths, successes = [], [], []
     for first in range(0, episodes, n):
         count = min(n, episodes - first)
         obs, _ = vector_env.reset(seed=[seed + first + i for i in range(n)])
         done = np.zeros(n, dtype=bool)
-        ep_return, ep_length, success = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
+        ep_return, ep_length, success = np.zeros(n), np.zeros(n, dtype=int), np.full(n, np.nan)
         t = 0
         while not done[:count].all():
             if t % horizon == 0:
-                chunks = np.clip(act_fn(obs), -1.0, 1.0).reshape(n, horizon, act_dim)
+                actions = np.asarray(act_fn(obs))
+                chunks = (actions if clip is None else np.clip(actions, -clip, clip)).reshape(n, horizon, -1)
             obs, reward, terminated, truncated, info = vector_env.step(chunks[:, t % horizon])
             active = ~done
             ep_return[active] += reward[active]
             ep_length[active] += 1
             ended = active & (terminated | truncated)
-            success[ended] = np.asarray(info["success"], dtype=float)[ended]
+            if "success" in info:
+                success[ended] = np.asarray(info["success"], dtype=float)[ended]
             done |= ended
             t += 1
-        successes += list(success[:count])
         returns += list(ep_return[:count])
         lengths += list(ep_length[:count])
-    return {"eval/success": float(np.mean(successes)), "eval/return": float(np.mean(returns)),
-            "eval/length": float(np.mean(lengths))}
+        successes += list(success[:count])
+    stats = {"return": np.array(returns), "length": np.array(lengths)}
+    if not np.isnan(successes).any():
+        stats["success"] = np.array(successes)
+    return stats
+
+
+def evaluate(agent, vector_env, episodes: int, seed: int, step: int, modes: list[str], device: torch.device) -> dict:
+    """From-scratch evaluation; ``modes`` among 'det' (deterministic rollout) and 'stoch' (the sampling policy).
+
+    One batched ``agent.act`` per step for all sub-envs. With one sub-env this is the
+    sequential protocol exactly; with more, each row still acts independently (running
+    BatchRenorm statistics in eval mode), but the stochastic mode draws its noise for all
+    rows at once, and float matmul kernels round differently for different batch shapes,
+    so per-episode results differ from the sequential ones in the last bits (docs/deviations.md).
+    """
+    metrics = {}
+    devices = [device] if device.type == "cuda" else []
+    for mode in modes:
+        def act_fn(obs, deterministic=mode == "det"):
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
+            return agent.act(obs_t, deterministic=deterministic).cpu().numpy()
+
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed * 1_000_003 + step)
+            stats = vector_episodes(vector_env, act_fn, episodes, seed + 10_000)
+        metrics.update({f"eval/return_{mode}": float(np.mean(stats["return"])),
+                        f"eval/return_std_{mode}": float(np.std(stats["return"])),
+                        f"eval/length_{mode}": float(np.mean(stats["length"]))})
+    return metrics
+
+
+def evaluate_chunked(vector_env, act_fn, episodes: int, horizon: int, act_dim: int, seed: int) -> dict[str, float]:
+    """Offline-to-online evaluation: success rate, return and length, with action chunks.
+
+    Every round resets all sub-envs together, so their chunk queues refill together every
+    ``horizon`` steps: one batched policy call per chunk. Each chunk is executed open loop
+    and clipped to [-1, 1], as the official evaluation does; an episode's success is
+    ``info['success']`` at its last step.
+    """
+    stats = vector_episodes(vector_env, lambda obs: np.reshape(act_fn(obs), (len(obs), horizon, act_dim)),
+                            episodes, seed, horizon=horizon, clip=1.0)
+    return {"eval/success": float(np.mean(stats["success"])), "eval/return": float(np.mean(stats["return"])),
+            "eval/length": float(np.mean(stats["length"]))}

@@ -51,7 +51,7 @@ def test_every_experiment_preset_composes_and_builds(experiment):
     if cfg.trainer == "offline_to_online":
         get_class(cfg.agent.cls).build(cfg, 19, 7)
     else:
-        SACAgent.build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+        get_class(cfg.agent.cls).build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
 
 
 @pytest.mark.parametrize("agent,velocity", [("sac_flow", "flow_t"), ("sac_flow", "flow_g"), ("sac_flow", "mlp"), ("sac_gaussian", "flow_t")])
@@ -59,6 +59,12 @@ def test_every_experiment_preset_composes_and_builds(experiment):
 def test_every_agent_builds_at_paper_sizes(agent, velocity, critic):
     cfg = compose_config([f"agent={agent}", f"velocity={velocity}", f"critic={critic}"])
     SACAgent.build(cfg, 376, 17, [-0.4] * 17, [0.4] * 17)
+
+
+@pytest.mark.parametrize("method", ["flowrl", "dime", "qsm"])
+def test_every_baseline_builds_at_its_default_sizes(method):
+    cfg = compose_config([f"method={method}"])
+    get_class(cfg.agent.cls).build(cfg, 376, 17, [-0.4] * 17, [0.4] * 17)
 
 
 def test_defaults_are_the_paper_setting():
@@ -134,3 +140,32 @@ def test_o2o_presets_carry_the_papers_weights(task):
     cfg = compose_config([f"experiment=o2o/{task}/qc_fql", "budget=small"])
     assert (cfg.offline_steps, cfg.online_steps, cfg.agent.horizon) == (20_000, 20_000, 5)
     assert compose_config([f"experiment=o2o/{task}/fql"]).agent.horizon == 1
+
+
+@pytest.mark.parametrize("task", ["lift", "can", "square"])
+def test_reinflow_presets_are_on_policy_runs_of_their_task(task):
+    cfg = compose_config([f"experiment=reinflow/{task}"])
+    assert (cfg.trainer, cfg.agent.name, cfg.env.task, cfg.gamma) == ("on_policy", "reinflow", task, 0.999)
+    assert cfg.out_dir == f"runs/{cfg.env.id}/reinflow/seed0"
+    # one episode of 8-step chunks per env and iteration (300 / 300 / 400 steps)
+    assert cfg.agent.rollout_steps * cfg.agent.horizon >= cfg.env.max_episode_steps
+
+
+def test_ppo_preset_has_cleanrl_settings_on_any_mujoco_task():
+    cfg = compose_config(["experiment=ppo/mujoco", "env=walker2d"])
+    assert (cfg.trainer, cfg.agent.name, cfg.out_dir) == ("on_policy", "ppo", "runs/Walker2d-v4/ppo/seed0")
+    a = cfg.agent
+    assert (a.num_envs, a.rollout_steps, a.epochs, a.minibatches, a.clip, a.gae_lambda, a.lr) == (1, 2048, 10, 32, 0.2, 0.95, 3e-4)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["experiment=reinflow/lift", "agent.reset_every_iteration=false"], "agent.reset_every_iteration"),
+    (["experiment=ppo/mujoco", "pretrain_steps=10"], "pretrain_steps"),
+    (["experiment=ppo/mujoco", "agent.num_envs=0"], "agent.num_envs"),
+])
+def test_on_policy_bad_values_are_named(overrides, key, tmp_path):
+    from sacflow.trainers.on_policy import OnPolicyTrainer
+
+    with pytest.raises(ConfigError) as err:
+        OnPolicyTrainer(compose_config([*overrides, f"out_dir={tmp_path}"]), tmp_path)
+    assert err.value.key == key

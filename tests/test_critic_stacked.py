@@ -12,8 +12,8 @@ BRN = {"momentum": 0.9, "eps": 1e-3, "r_max": 3.0, "d_max": 5.0, "warmup_steps":
 
 def pair(norm, input_norm=None, act="relu"):
     """The same seeded ensemble in both forms, in float64 for a tight comparison."""
-    kwargs = dict(obs_dim=5, act_dim=3, n=3, hidden=[16, 8], act=act, norm=norm, batch_renorm=BRN,
-                  input_norm=input_norm)
+    kwargs = {"obs_dim": 5, "act_dim": 3, "n": 3, "hidden": [16, 8], "act": act, "norm": norm,
+              "batch_renorm": BRN, "input_norm": input_norm}
     torch.manual_seed(0)
     modules = QEnsemble(**kwargs, stacked=False).double()
     torch.manual_seed(0)
@@ -124,6 +124,7 @@ def test_detached_next_half_keeps_outputs_and_statistics_and_drops_only_that_gra
     # Forward: the joint pass's outputs and running statistics, exactly.
     torch.testing.assert_close(q, q_joint[:, :6], rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(next_q, q_joint[:, 6:], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ref_next, next_q, rtol=1e-12, atol=1e-12)
     assert not next_q.requires_grad
     for (name, a), b in zip(joint.state_dict().items(), stacked.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import TINY, TINY_VELOCITY, compose_config
+
 from sacflow.agents.sac import SACAgent
 
 OBS_DIM, ACT_DIM = 5, 2

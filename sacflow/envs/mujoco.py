@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import gymnasium as gym
 
@@ -18,3 +19,14 @@ def make_mujoco_env(env_id: str, max_episode_steps: int | None = None) -> gym.En
         warnings.filterwarnings("ignore", message=".*is out of date.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         return gym.make(env_id, max_episode_steps=max_episode_steps)
+
+
+@dataclass(frozen=True)
+class MujocoEnvSpec:
+    """A picklable env factory, so vector envs can build copies in worker processes."""
+
+    id: str
+    max_episode_steps: int | None = None
+
+    def __call__(self) -> gym.Env:
+        return make_mujoco_env(self.id, self.max_episode_steps)

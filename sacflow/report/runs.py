@@ -42,6 +42,17 @@ METRICS = {
     "online": Metric("train.csv", "train/episode_return", "training episode return", binned=True),
     "offline_to_online": Metric("eval.csv", "eval/success", "evaluation success rate", binned=False),
 }
+# On-policy runs (PPO, ReinFlow) are judged as their suite's regime: OGBench/Robomimic by success.
+MANIPULATION_SUITES = ("ogbench", "robomimic")
+
+
+def metric_of(config: dict, path: Path) -> Metric:
+    trainer = config.get("trainer", "online")
+    if trainer == "on_policy":
+        trainer = "offline_to_online" if config["env"].get("suite") in MANIPULATION_SUITES else "online"
+    if trainer not in METRICS:
+        raise ReportError(f"{path}: unknown trainer {trainer!r}")
+    return METRICS[trainer]
 
 
 @dataclass
@@ -74,13 +85,11 @@ def load_run(path: Path) -> Run | None:
     """The run in ``path``, or None while it has no data point yet."""
     config = _config(path)
     trainer = config.get("trainer", "online")
-    if trainer not in METRICS:
-        raise ReportError(f"{path}: unknown trainer {trainer!r}")
-    metric = METRICS[trainer]
+    metric = metric_of(config, path)
     steps, values = _series(path / metric.file, metric.column)
     if not len(steps):
         return None
-    # run_name is ${env.id}/${agent.tag}-${critic.name} from scratch, ${env.id}/${agent.tag} offline-to-online.
+    # run_name is ${env.id}/${agent.tag}-${critic.name} from scratch, ${env.id}/${agent.tag} otherwise.
     method = config["agent"]["tag"] + (f"-{config['critic']['name']}" if trainer == "online" else "")
     return Run(path, config["env"]["id"], method, int(config["seed"]), metric, steps, values, config)
 

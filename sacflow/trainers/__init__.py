@@ -7,6 +7,7 @@ import importlib
 TRAINERS = {
     "online": "sacflow.trainers.online:OnlineTrainer",
     "offline_to_online": "sacflow.trainers.offline_to_online:OfflineToOnlineTrainer",
+    "on_policy": "sacflow.trainers.on_policy:OnPolicyTrainer",
 }
 
 
