@@ -56,3 +56,14 @@ def test_offline_to_online_paper_sweeps_run(tmp_path, subprocess_env):
     runs = multirun("o2o_comparison", [*tiny, "env=cube_double,cube_triple,cube_quadruple,lift,can"], tmp_path / "o2o", env)
     assert len(runs) == 5 * 4
     assert len(multirun("ablation_o2o_naive", tiny, tmp_path / "naive", env)) == 3
+
+
+def test_ppo_paper_sweep_runs(tmp_path, subprocess_env):
+    """PPO on every MuJoCo task of the paper (one seed, a couple of tiny iterations each)."""
+    tiny = ["seed=0", "total_steps=128", "agent.num_envs=2", "agent.rollout_steps=32", "agent.minibatches=2",
+            "agent.epochs=1", "eval.every=0", "checkpoint_every=64", "env.max_episode_steps=40", "logger=csv",
+            "device=cpu"]
+    runs = multirun("ppo_mujoco", tiny, tmp_path, subprocess_env)
+    assert len(runs) == 6
+    for run in runs:
+        assert len(pd.read_csv(run / "update.csv")) >= 1
