@@ -123,3 +123,20 @@ def test_env_resets_steps_and_reports_success():
     assert make_robomimic_env.__defaults__ == (None,) and env.horizon == 4
     with pytest.raises(ValueError, match="unknown Robomimic task"):
         robosuite_name("door")
+
+
+def test_model_seed_makes_every_build_of_the_env_the_same():
+    """Robosuite draws Lift's cube size when the env is built: the spec's model seed fixes that draw,
+    so evaluation workers and resumed runs (other processes) see the same model."""
+    from sacflow.envs.manipulation import ManipulationEnvSpec
+
+    def cube_half_size(model_seed):
+        env = ManipulationEnvSpec("robomimic", "lift", 20, model_seed=model_seed)()
+        size = np.array(env.unwrapped.env.cube.size)
+        env.close()
+        return size
+
+    np.testing.assert_array_equal(cube_half_size(7), cube_half_size(7))
+    # Unseeded builds draw fresh sizes (the bug this guards against), so they differ from each other.
+    unseeded = [cube_half_size(None) for _ in range(3)]
+    assert any(not np.array_equal(unseeded[0], s) for s in unseeded[1:])

@@ -33,6 +33,9 @@ class ManipulationEnvSpec:
     max_episode_steps: int | None = None
     success_timing: str = "pre"
     sparse: bool = False
+    # Robosuite draws parts of the model (Lift's cube size) from its own RNG when an env is built,
+    # unseeded by default: a model seed makes every copy of the env (workers, resumes) the same.
+    model_seed: int | None = None
 
     @classmethod
     def from_config(cls, env_cfg) -> ManipulationEnvSpec:
@@ -49,7 +52,8 @@ class ManipulationEnvSpec:
         else:
             from sacflow.envs.robomimic import make_robomimic_env
 
-            env = make_robomimic_env(self.id, horizon=self.max_episode_steps)
+            seeded = {} if self.model_seed is None else {"seed": self.model_seed}
+            env = make_robomimic_env(self.id, horizon=self.max_episode_steps, **seeded)
         return SparseReward(env) if self.sparse else env
 
 

@@ -17,6 +17,7 @@ so every CSV row has a single x axis (``phase`` = 0 offline, 1 online).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def load_dataset(cfg: DictConfig, env):
 class OfflineToOnlineTrainer(Trainer):
     def __init__(self, cfg: DictConfig, out_dir: str | Path):
         super().__init__(cfg, out_dir)
-        self.spec = ManipulationEnvSpec.from_config(cfg.env)
+        # One model seed for every copy (training env, evaluation workers, resumes): Robomimic's
+        # model draws are then the same in every process.
+        self.spec = dataclasses.replace(ManipulationEnvSpec.from_config(cfg.env), model_seed=cfg.seed)
         self.env = self.spec()
         obs_dim, act_dim = self.env.observation_space.shape[0], self.env.action_space.shape[0]
         check_env_dims(cfg, cfg.env.id, obs_dim, act_dim)

@@ -19,6 +19,7 @@ dataset first). One step counter: pretraining updates are steps 1..P, env steps 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 from pathlib import Path
@@ -34,9 +35,8 @@ from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.datasets.chunking import random_chunk_starts, sample_chunks
 from sacflow.envs import snapshot
 from sacflow.envs.chunked import ChunkedActions
-from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec, SparseReward, make_vector_env
+from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec, make_vector_env
 from sacflow.envs.mujoco import make_mujoco_env
-from sacflow.envs.robomimic import make_robomimic_env
 from sacflow.evaluation import evaluate, evaluate_chunked
 from sacflow.logging.progress import Progress
 from sacflow.plotting import RETURN_CURVES, SUCCESS_CURVES
@@ -79,11 +79,6 @@ def _step_info(info: dict, key: str, ended: np.ndarray, default) -> np.ndarray:
     return values
 
 
-def _seeded_robomimic(spec: ManipulationEnvSpec, model_seed: int) -> gym.Env:
-    env = make_robomimic_env(spec.id, horizon=spec.max_episode_steps, seed=model_seed)
-    return SparseReward(env) if spec.sparse else env
-
-
 def _chunked(make, horizon: int) -> gym.Env:
     return ChunkedActions(make(), horizon)
 
@@ -112,14 +107,10 @@ class OnPolicyTrainer(Trainer):
         self.open_logger(self.resume())
 
     def _env_maker(self, cfg, model_seed: int):
-        """A picklable env factory. Robosuite draws parts of the model (Lift's cube size) from its own
-        RNG when the env is built, unseeded by default: ``model_seed`` makes that reproducible."""
+        """A picklable env factory; ``model_seed`` fixes robosuite's model draws (ManipulationEnvSpec)."""
         if not self.manipulation:
             return partial(make_mujoco_env, cfg.env.id, cfg.env.max_episode_steps)
-        spec = ManipulationEnvSpec.from_config(cfg.env)
-        if spec.suite != "robomimic":
-            return spec
-        return partial(_seeded_robomimic, spec, model_seed)
+        return dataclasses.replace(ManipulationEnvSpec.from_config(cfg.env), model_seed=model_seed)
 
     def _check(self, cfg) -> None:
         for key, value in (("agent.num_envs", self.num_envs), ("agent.rollout_steps", self.rollout_steps),
