@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from baseline_stubs import BATCH  # the shared hand-checked batch
 from torch import nn
 
 from sacflow.agents.sac import SACAgent
@@ -34,13 +35,6 @@ def linear_critics():
     return critic
 
 
-BATCH = {
-    "obs": torch.tensor([[1.0], [-1.0]]),
-    "action": torch.tensor([[0.5], [0.25]]),
-    "reward": torch.tensor([1.0, 0.0]),
-    "next_obs": torch.tensor([[0.5], [2.0]]),
-    "terminated": torch.tensor([0.0, 1.0]),
-}
 
 
 def make_agent(style):

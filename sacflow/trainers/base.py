@@ -71,6 +71,21 @@ class Trainer:
                  "episode": self.episode, **extra}
         save_atomic(state, latest_path(self.out_dir))
 
+    def eval_modes(self) -> list[str]:
+        """The evaluation modes switched on in ``eval`` (deterministic and/or stochastic)."""
+        ev = self.cfg.eval
+        return [m for m, on in (("det", ev.deterministic), ("stoch", ev.stochastic)) if on]
+
+    def eval_vector_env(self, make_env):
+        """The evaluation envs, built at the first evaluation (worker processes are not free)."""
+        if getattr(self, "eval_env", None) is None:
+            from sacflow.envs.manipulation import make_vector_env
+
+            ev = self.cfg.eval
+            workers = min(ev.workers, ev.episodes)
+            self.eval_env = make_vector_env(make_env, workers, ev.asynchronous and workers > 1)
+        return self.eval_env
+
     def open_logger(self, checkpoint: dict | None) -> None:
         self.logger = Logger(
             self.out_dir,

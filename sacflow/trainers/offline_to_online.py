@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from sacflow.buffers.chunk_buffer import ChunkReplayBuffer
 from sacflow.config_checks import ConfigError, check_env_dims
-from sacflow.envs.manipulation import ManipulationEnvSpec, make_vector_env, sparse_reward
+from sacflow.envs.manipulation import ManipulationEnvSpec, sparse_reward
 from sacflow.evaluation import evaluate_chunked
 from sacflow.logging.progress import Progress
 from sacflow.plotting import SUCCESS_CURVES
@@ -90,8 +90,7 @@ class OfflineToOnlineTrainer(Trainer):
         ev = self.cfg.eval
         if not ev.episodes:
             return
-        if self.eval_env is None:
-            self.eval_env = make_vector_env(self.spec, min(ev.workers, ev.episodes), ev.asynchronous)
+        self.eval_vector_env(self.spec)
         devices = [self.device] if self.device.type == "cuda" else []
         start = time.perf_counter()
         with torch.random.fork_rng(devices=devices):  # evaluation must not move the training RNG

@@ -35,7 +35,7 @@ from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.datasets.chunking import random_chunk_starts, sample_chunks
 from sacflow.envs import snapshot
 from sacflow.envs.chunked import ChunkedActions
-from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec, make_vector_env
+from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec
 from sacflow.envs.mujoco import make_mujoco_env
 from sacflow.evaluation import evaluate, evaluate_chunked
 from sacflow.logging.progress import Progress
@@ -258,13 +258,10 @@ class OnPolicyTrainer(Trainer):
 
     # ---------------------------------------------------------------- evaluation
     def _evaluate(self) -> None:
-        ev = self.cfg.eval
-        modes = [m for m, on in (("det", ev.deterministic), ("stoch", ev.stochastic)) if on]
+        ev, modes = self.cfg.eval, self.eval_modes()
         if not (ev.episodes and modes):
             return
-        if self.eval_env is None:
-            workers = min(ev.workers, ev.episodes)
-            self.eval_env = make_vector_env(self.make_eval_env, workers, ev.asynchronous and workers > 1)
+        self.eval_vector_env(self.make_eval_env)
         start = time.perf_counter()
         if self.manipulation:  # success rate of chunked episodes, the policy chosen by eval.deterministic
             devices = [self.device] if self.device.type == "cuda" else []

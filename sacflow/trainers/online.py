@@ -24,7 +24,6 @@ from omegaconf import DictConfig
 from sacflow.buffers.replay_buffer import ReplayBuffer
 from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.envs.collector import VectorCollector
-from sacflow.envs.manipulation import make_vector_env
 from sacflow.envs.mujoco import MujocoEnvSpec
 from sacflow.evaluation import evaluate
 from sacflow.logging.progress import Progress
@@ -95,15 +94,12 @@ class OnlineTrainer(Trainer):
         self.logger.log("train", row, self.step)
 
     def _evaluate(self) -> None:
-        ev = self.cfg.eval
-        modes = [m for m, on in (("det", ev.deterministic), ("stoch", ev.stochastic)) if on]
+        ev, modes = self.cfg.eval, self.eval_modes()
         if not (ev.episodes and modes):
             return
-        if self.eval_env is None:
-            workers = min(ev.workers, ev.episodes)
-            self.eval_env = make_vector_env(self.env_spec, workers, ev.asynchronous and workers > 1)
+        eval_env = self.eval_vector_env(self.env_spec)
         start = time.perf_counter()
-        metrics = evaluate(self.agent, self.eval_env, ev.episodes, self.cfg.seed, self.step, modes, self.device)
+        metrics = evaluate(self.agent, eval_env, ev.episodes, self.cfg.seed, self.step, modes, self.device)
         self.logger.log("eval", {**metrics, "time/eval_seconds": time.perf_counter() - start}, self.step)
 
     # ---------------------------------------------------------------- loop
