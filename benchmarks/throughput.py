@@ -208,7 +208,7 @@ def machine_info(threads: int) -> dict:
     import numpy
 
     try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor() or "?"
     return {

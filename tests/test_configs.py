@@ -92,7 +92,7 @@ def test_bad_values_name_their_key(override, key):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def test_cfg_job_prints_the_composed_config(subprocess_env):

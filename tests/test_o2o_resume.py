@@ -48,7 +48,7 @@ def test_sigkill_in_each_phase_then_resume_matches_uninterrupted_run(tmp_path, t
     assert OFFLINE < online_kill < OFFLINE + ONLINE
 
     result = subprocess.run(command(resumed, tiny_ogbench_dir), cwd=ROOT, env=subprocess_env, capture_output=True,
-                            text=True, timeout=600)
+                            text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming {resumed} from step {online_kill}" in result.stdout
 

@@ -55,7 +55,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, subprocess_env)
     killed_at = load(checkpoint)["step"]
     assert 0 < killed_at < 900
 
-    result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming {resumed} from step {killed_at}" in result.stdout
 

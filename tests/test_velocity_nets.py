@@ -130,3 +130,56 @@ def test_default_sizes_match_the_official_parameter_counts(dims, name):
         net = functools.partial(net, norm_position="post")
     policy = FlowPolicy(net, *dims, [-1.0] * dims[1], [1.0] * dims[1], steps=4)
     assert sum(p.numel() for p in policy.parameters()) == OFFICIAL_COUNTS[dims][name]
+
+
+def test_batch_renorm_columns_equal_the_slice_of_the_full_eval_output():
+    torch.manual_seed(0)
+    from sacflow.networks.batch_renorm import BatchRenorm
+
+    norm = BatchRenorm(7)
+    norm(torch.randn(64, 7) * 3 + 1)  # move the running statistics off their start
+    norm.eval()
+    full = torch.randn(5, 7)
+    assert torch.equal(norm.columns(full[:, 2:6], 2), norm(full)[:, 2:6])
+    norm.train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        norm.columns(full[:, 2:6], 2)
+
+
+@pytest.mark.parametrize("name", ["mlp", "flow_g"])
+@pytest.mark.parametrize("input_norm", ["batchrenorm", "none"])
+def test_hoisted_state_input_gives_the_same_rollout(name, input_norm):
+    """hoist_state_input splits the first layer into a once-per-rollout state share and a
+    per-step rest whenever the input normaliser is a fixed per-feature map (BatchRenorm in eval
+    mode, or none): same actions and log-densities (float64, to rounding). A training-mode
+    BatchRenorm hoists nothing and stays bit-identical."""
+    nets = {hoist: functools.partial(NETS[name], input_norm=input_norm, hoist_state_input=hoist) for hoist in (True, False)}
+    torch.manual_seed(4)
+    policies = {hoist: FlowPolicy(net, 11, 3, [-1.0] * 3, [1.0] * 3, steps=4).double() for hoist, net in nets.items()}
+    policies[True].load_state_dict(policies[False].state_dict())
+    obs = torch.randn(16, 11, dtype=torch.float64) * 2
+    for training in (True, False):  # the training call also moves BatchRenorm's running statistics
+        expect_hoisted = not training or input_norm == "none"
+        outs = {}
+        for hoist, policy in policies.items():
+            policy.train(training)
+            hoisted = any(key.startswith("state_share") for key in policy.velocity.context(obs))
+            assert hoisted == (hoist and expect_hoisted)
+            torch.manual_seed(5)
+            outs[hoist] = policy(obs)
+        a, b = outs[True], outs[False]
+        if not expect_hoisted:
+            assert torch.equal(a.action, b.action) and torch.equal(a.log_prob, b.log_prob)
+        torch.testing.assert_close(a.action, b.action, atol=1e-12, rtol=1e-12)
+        torch.testing.assert_close(a.log_prob, b.log_prob, atol=1e-10, rtol=1e-12)
+        if training:  # gradients too, where the rollout is differentiated
+            for out in (a, b):
+                (out.action.sum() + out.log_prob.mean()).backward()
+            grads = dict(policies[False].named_parameters())
+            for n, p in policies[True].named_parameters():
+                torch.testing.assert_close(p.grad, grads[n].grad, atol=1e-10, rtol=1e-10, msg=n)
+
+
+def test_hoisting_is_skipped_for_a_feature_mixing_input_norm():
+    net = FlowGVelocity(obs_dim=11, act_dim=3, steps=4, input_norm="layernorm").eval()
+    assert "state_shares" not in net.context(torch.randn(2, 11))

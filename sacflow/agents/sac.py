@@ -71,7 +71,7 @@ class SACAgent(nn.Module):
         self.critic_optim = self.fast.adam(critic.parameters(), critic_lr, betas)
         self.alpha_optim = self.fast.adam([self.log_alpha], alpha_lr, betas)
         # The hot functions, compiled when fast.compile is on (sacflow/agents/fast_path.py).
-        self._sample = self.fast.wrap(self._sample_impl)
+        self._sample = self.fast.wrap(self._sample_impl, overhead_bound=True)
         self._next_action = self.fast.wrap(self._next_action_impl)
         self._critic_loss = self.fast.wrap(self.critic_loss)
         self._actor_loss = self.fast.wrap(self.actor_loss)

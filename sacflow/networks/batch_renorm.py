@@ -65,6 +65,19 @@ class BatchRenorm(nn.Module):
                 self.steps.add_(1)
         return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias
 
+    def columns(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """Eval-mode output for input features [start, start + width) given only those features.
+
+        Every feature is normalised on its own with fixed running statistics, so this is
+        elementwise the same as ``self(full)[..., start:start + width]``.
+        """
+        if self.training or self.members is not None:
+            raise RuntimeError("BatchRenorm.columns needs eval mode and a single (unstacked) normaliser")
+        cols = slice(start, start + x.shape[-1])
+        x = x.to(self.weight.dtype)
+        mean, var = self.running_mean[cols], self.running_var[cols]
+        return self.weight[cols] * (x - mean) / torch.sqrt(var + self.eps) + self.bias[cols]
+
     def forward_pair(self, x: torch.Tensor, x_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalise two halves of a joint batch (rows on dim -2) with the same statistics.
 

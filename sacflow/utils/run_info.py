@@ -64,7 +64,7 @@ def _git_state(directory: Path) -> dict[str, Any] | None:
     def git(*args: str) -> str | None:
         try:
             result = subprocess.run(
-                ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10
+                ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10, check=False
             )
         except (OSError, subprocess.TimeoutExpired):  # git missing or hanging
             return None

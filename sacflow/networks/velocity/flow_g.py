@@ -9,6 +9,13 @@ from torch import nn
 
 from sacflow.networks.layers import activation, bounded_log_std, mlp, norm_layer, sinusoidal_embedding
 from sacflow.networks.velocity.base import VelocityField
+from sacflow.networks.velocity.state_share import (
+    after_first_layer,
+    can_hoist,
+    normalise_columns,
+    rest_share,
+    state_share,
+)
 
 
 class FlowGVelocity(VelocityField):
@@ -20,7 +27,9 @@ class FlowGVelocity(VelocityField):
     gives the bounded candidate that the paper's prose suggests.
 
     From scratch the noise std comes from a state-only MLP on the raw observation (one
-    vector shared by all K steps), computed once per rollout in ``context``.
+    vector shared by all K steps), computed once per rollout in ``context``. With
+    ``hoist_state_input`` (default) an eval-mode rollout also computes the state's share of the
+    gate's and candidate's first layers there (``state_share.py``).
     """
 
     def __init__(
@@ -41,8 +50,10 @@ class FlowGVelocity(VelocityField):
         log_std_hidden: Sequence[int] = (512, 512),
         log_std_bounds: Sequence[float] = (-5.0, 2.0),
         batch_renorm: dict | None = None,
+        hoist_state_input: bool = True,
     ):
         super().__init__()
+        self.obs_dim, self.hoist_state_input = obs_dim, hoist_state_input
         self.learns_noise = learn_noise
         self.log_std_bounds = tuple(log_std_bounds)
         self.time_embedding = time_embedding
@@ -68,6 +79,9 @@ class FlowGVelocity(VelocityField):
         ctx = {"obs": obs}
         if self.log_std_net is not None:
             ctx["log_std"] = bounded_log_std(self.log_std_net(obs), *self.log_std_bounds)
+        if self.hoist_state_input and can_hoist(self.input_norm):
+            state = normalise_columns(self.input_norm, obs, 0)
+            ctx["state_shares"] = (state_share(self.gate[0], state), state_share(self.candidate[0], state))
         return ctx
 
     def _time_features(self, t: torch.Tensor, batch: int) -> torch.Tensor:
@@ -84,7 +98,13 @@ class FlowGVelocity(VelocityField):
         return torch.cat([sx, self._time_features(t, x.shape[0])], dim=-1)
 
     def forward(self, ctx, x, t, k):
-        h = self._inputs(ctx, x, t)
-        z = torch.sigmoid(self.gate(h))
-        u = z * (self.candidate_activation(self.candidate(h)) - x)
+        if "state_shares" in ctx:
+            rest = torch.cat([normalise_columns(self.input_norm, x, self.obs_dim), self._time_features(t, x.shape[0])], -1)
+            gate_share, candidate_share = ctx["state_shares"]
+            gate = after_first_layer(self.gate, gate_share + rest_share(self.gate[0], rest, self.obs_dim))
+            candidate = after_first_layer(self.candidate, candidate_share + rest_share(self.candidate[0], rest, self.obs_dim))
+        else:
+            h = self._inputs(ctx, x, t)
+            gate, candidate = self.gate(h), self.candidate(h)
+        u = torch.sigmoid(gate) * (self.candidate_activation(candidate) - x)
         return u, ctx.get("log_std")

@@ -9,12 +9,21 @@ from torch import nn
 
 from sacflow.networks.layers import bounded_log_std, lecun_init_, mlp, norm_layer
 from sacflow.networks.velocity.base import VelocityField
+from sacflow.networks.velocity.state_share import (
+    after_first_layer,
+    can_hoist,
+    normalise_columns,
+    rest_share,
+    state_share,
+)
 
 
 class MLPVelocity(VelocityField):
     """u = head(trunk(norm([s, x, t]))); a second head gives a per-step log-std.
 
-    One input normalisation module is shared by all K steps (it sees t as a feature).
+    One input normalisation module is shared by all K steps (it sees t as a feature). With
+    ``hoist_state_input`` (default) an eval-mode rollout computes the state's share of the
+    first layer once, in ``context`` (``state_share.py``).
     """
 
     def __init__(
@@ -28,8 +37,10 @@ class MLPVelocity(VelocityField):
         learn_noise: bool = True,
         log_std_bounds: Sequence[float] = (-5.0, 2.0),
         batch_renorm: dict | None = None,
+        hoist_state_input: bool = True,
     ):
         super().__init__()
+        self.obs_dim, self.hoist_state_input = obs_dim, hoist_state_input
         in_dim = obs_dim + act_dim + 1
         self.learns_noise = learn_noise
         self.log_std_bounds = tuple(log_std_bounds)
@@ -38,9 +49,19 @@ class MLPVelocity(VelocityField):
         self.velocity_head = lecun_init_(nn.Linear(hidden[-1], act_dim))
         self.log_std_head = lecun_init_(nn.Linear(hidden[-1], act_dim)) if learn_noise else None
 
+    def context(self, obs):
+        ctx = {"obs": obs}
+        if self.hoist_state_input and can_hoist(self.input_norm):
+            ctx["state_share"] = state_share(self.trunk[0], normalise_columns(self.input_norm, obs, 0))
+        return ctx
+
     def forward(self, ctx, x, t, k):
-        obs = ctx["obs"]
-        h = self.trunk(self.input_norm(torch.cat([obs, x, t.expand(x.shape[0], 1)], dim=-1)))
+        xt = torch.cat([x, t.expand(x.shape[0], 1)], dim=-1)
+        if "state_share" in ctx:
+            rest = rest_share(self.trunk[0], normalise_columns(self.input_norm, xt, self.obs_dim), self.obs_dim)
+            h = after_first_layer(self.trunk, ctx["state_share"] + rest)
+        else:
+            h = self.trunk(self.input_norm(torch.cat([ctx["obs"], xt], dim=-1)))
         log_std = None
         if self.log_std_head is not None:
             log_std = bounded_log_std(self.log_std_head(h), *self.log_std_bounds)
