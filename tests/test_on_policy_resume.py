@@ -6,27 +6,15 @@ state; ReinFlow is killed once in pretraining and once in fine-tuning."""
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
-import torch
 from conftest import ROOT
-from test_o2o_resume import kill_after_checkpoint
+from resume_check import assert_same_run, kill_after_checkpoint, resume
 from test_ppo import PPO_TINY
 from test_reinflow import reinflow_command
-from test_resume import logged
 
 from sacflow.utils.checkpoint import latest_path, load
 
-
-def assert_same_run(reference, resumed):
-    expected, actual = logged(reference), logged(resumed)
-    assert set(expected) == set(actual) >= {"train", "update", "eval"}
-    for name in expected:
-        pd.testing.assert_frame_equal(actual[name], expected[name], check_exact=True, obj=name)
-    assert actual["update"]["step"].is_unique and actual["eval"]["step"].is_unique
-    final_ref, final_res = load(latest_path(reference)), load(latest_path(resumed))
-    for key, value in final_ref["agent"]["modules"].items():
-        assert torch.equal(value, final_res["agent"]["modules"][key]), key
+TABLES, UNIQUE = {"train", "update", "eval"}, ("update", "eval")
 
 
 def test_ppo_sigkill_mid_episode_then_resume_matches_uninterrupted_run(tmp_path, subprocess_env):
@@ -40,10 +28,8 @@ def test_ppo_sigkill_mid_episode_then_resume_matches_uninterrupted_run(tmp_path,
     assert 0 < killed_at < 3072
     # the rollout boundary fell inside episodes (max 50 steps; 64 steps per env and rollout)
     assert load(latest_path(resumed))["buffer"]["env_states"] is not None
-    result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, check=False, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming {resumed} from step {killed_at}" in result.stdout
-    assert_same_run(reference, resumed)
+    resume(command(resumed), resumed, killed_at, subprocess_env)
+    assert_same_run(reference, resumed, TABLES, UNIQUE)
 
 
 @pytest.mark.filterwarnings("ignore:.*precision lowered:UserWarning")
@@ -62,7 +48,5 @@ def test_reinflow_sigkill_in_each_phase_then_resume_matches_uninterrupted_run(tm
     assert 0 < first < pretrain
     second = kill_after_checkpoint(command(resumed), checkpoint, pretrain + 48, subprocess_env)
     assert pretrain < second < pretrain + total
-    result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, check=False, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming {resumed} from step {second}" in result.stdout
-    assert_same_run(reference, resumed)
+    resume(command(resumed), resumed, second, subprocess_env)
+    assert_same_run(reference, resumed, TABLES, UNIQUE)

@@ -1,17 +1,14 @@
 """Kill a run with SIGKILL part-way, re-run the same command: the logs equal an uninterrupted run."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
-import torch
 from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
+from resume_check import assert_same_run, kill_after_checkpoint, logged, resume
 
 from sacflow.trainers.online import OnlineTrainer
-from sacflow.utils.checkpoint import latest_path, load
+from sacflow.utils.checkpoint import latest_path
 
 RUN = [
     *TINY,
@@ -28,45 +25,14 @@ def command(out_dir):
     return [sys.executable, "launch.py", *RUN, f"out_dir={out_dir}"]
 
 
-def logged(out_dir):
-    """Every table, minus wall-clock columns (time/*), which legitimately differ."""
-    tables = {}
-    for name in ("train", "update", "eval", "grad"):
-        if not (out_dir / f"{name}.csv").exists():
-            continue
-        df = pd.read_csv(out_dir / f"{name}.csv")
-        tables[name] = df[[c for c in df.columns if not c.startswith("time/")]]
-    return tables
-
-
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, subprocess_env):
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     subprocess.run(command(reference), cwd=ROOT, env=subprocess_env, check=True, capture_output=True, timeout=600)
 
-    proc = subprocess.Popen(command(resumed), cwd=ROOT, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint, deadline = latest_path(resumed), time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if checkpoint.exists() and load(checkpoint)["step"] >= 400:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)  # let it log rows past the checkpoint, which the resume must drop
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = load(checkpoint)["step"]
+    killed_at = kill_after_checkpoint(command(resumed), latest_path(resumed), 400, subprocess_env)
     assert 0 < killed_at < 900
-
-    result = subprocess.run(command(resumed), cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming {resumed} from step {killed_at}" in result.stdout
-
-    expected, actual = logged(reference), logged(resumed)
-    assert set(expected) == set(actual) >= {"train", "update", "eval", "grad"}
-    for name in expected:
-        pd.testing.assert_frame_equal(actual[name], expected[name], check_exact=True, obj=name)
-    assert actual["train"]["step"].is_unique and actual["update"]["step"].is_unique
-    final_ref, final_res = load(latest_path(reference)), load(latest_path(resumed))
-    for key, value in final_ref["agent"]["modules"].items():
-        assert torch.equal(value, final_res["agent"]["modules"][key]), key
+    resume(command(resumed), resumed, killed_at, subprocess_env)
+    assert_same_run(reference, resumed, {"train", "update", "eval", "grad"}, unique_steps=("train", "update"))
 
 
 def test_same_seed_same_results_on_cpu(tmp_path):

@@ -18,8 +18,8 @@ import time
 import pandas as pd
 import pytest
 from conftest import ROOT, TINY, TINY_VELOCITY
+from resume_check import logged
 from slurm_cluster import SlurmCluster, missing_binaries
-from test_resume import logged
 
 from sacflow.utils.checkpoint import latest_path, load
 

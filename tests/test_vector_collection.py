@@ -1,10 +1,7 @@
 """Vectorised collection and evaluation of the from-scratch trainer, against explicit single-env loops."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -12,7 +9,7 @@ import pytest
 import torch
 from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
 from hydra.utils import get_class
-from test_resume import logged
+from resume_check import assert_same_run, kill_after_checkpoint, resume
 
 from sacflow.envs.manipulation import make_vector_env
 from sacflow.envs.mujoco import MujocoEnvSpec, make_mujoco_env
@@ -170,26 +167,11 @@ def test_sigkill_mid_episode_then_resume_matches_uninterrupted_run_with_two_envs
     assert launch([*args, f"out_dir={reference}"], subprocess_env).returncode == 0
 
     cmd = [sys.executable, "launch.py", *args, f"out_dir={resumed}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint, deadline = latest_path(resumed), time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if checkpoint.exists() and load(checkpoint)["step"] >= 300:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)  # let it log rows past the checkpoint, which the resume must drop
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    checkpoint = latest_path(resumed)
+    killed_at = kill_after_checkpoint(cmd, checkpoint, 300, subprocess_env)
     state = load(checkpoint)
-    assert 0 < state["step"] < 600
+    assert 0 < killed_at < 600
     assert (state["envs"]["lengths"] > 0).any()  # mid-episode: a simulator state was saved
 
-    result = launch([*args, f"out_dir={resumed}"], subprocess_env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming {resumed} from step {state['step']}" in result.stdout
-    expected, actual = logged(reference), logged(resumed)
-    assert set(expected) == set(actual) >= {"train", "update", "eval"}
-    for name in expected:
-        pd.testing.assert_frame_equal(actual[name], expected[name], check_exact=True, obj=name)
-    final_ref, final_res = load(latest_path(reference)), load(latest_path(resumed))
-    for key, value in final_ref["agent"]["modules"].items():
-        assert torch.equal(value, final_res["agent"]["modules"][key]), key
+    resume(cmd, resumed, killed_at, subprocess_env)
+    assert_same_run(reference, resumed, {"train", "update", "eval"})
