@@ -1,4 +1,5 @@
-"""Run benchmark presets as separate single-threaded processes, a few at a time ("lanes").
+"""Run benchmark presets as separate single-threaded processes, a few at a time ("lanes"), and the
+command line and report files every learning benchmark shares.
 
 Each run is ``launch.py experiment=<preset> seed=<seed> out_dir=<dir> <overrides>`` with one
 BLAS thread, so N lanes use N cores without oversubscription. A run whose learning curve
@@ -10,6 +11,7 @@ other work, CPU time is what the run would take on a dedicated core.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -50,3 +52,46 @@ def recorded_minutes(run_dir: Path, kind: str = "wall") -> str:
     """``kind`` 'wall' or 'cpu', as written by ``train``; '?' when not recorded."""
     path = run_dir / f"{kind}_minutes.txt"
     return path.read_text().strip() if path.exists() else "?"
+
+
+def bench_parser(doc: str, out: Path | None, seeds=(0,), lanes: int = 1) -> argparse.ArgumentParser:
+    """The options of every learning benchmark (seeds, lanes, run and docs folders, summarise only,
+    extra Hydra overrides); each script adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(seeds))
+    parser.add_argument("--lanes", type=int, default=lanes, help="runs in parallel, one CPU thread each")
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    return parser
+
+
+def write_report(fig, doc_dir: Path, name: str, heading: str, intro: str, lines: list[str]) -> str:
+    """``<name>.png`` (the figure) and ``<name>.md`` (heading, intro, table, figure) in ``doc_dir``;
+    returns the table."""
+    fig.tight_layout()
+    doc_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(doc_dir / f"{name}.png", dpi=110)
+    table = "\n".join(lines)
+    (doc_dir / f"{name}.md").write_text(f"# {heading}\n\n{intro}\n\n{table}\n\n![curves]({name}.png)\n")
+    return table
+
+
+def return_curve(ax, df, label: str, threshold: float) -> list[str]:
+    """Plot train.csv's episode returns (10-episode mean) on ``ax``; returns the table cells: first
+    env step with a return >= ``threshold``, the max return, the mean of the last 10 episodes."""
+    returns = df["train/episode_return"]
+    ax.plot(df["step"], returns.rolling(10, min_periods=1).mean(), label=label)
+    crossed = df.loc[returns >= threshold, "step"]
+    first = int(crossed.iloc[0]) if len(crossed) else "not reached"
+    return [str(first), f"{returns.max():.0f}", f"{returns.tail(10).mean():.0f}"]
+
+
+def finish_return_axis(ax, title: str, threshold: float, random_return: float) -> None:
+    """The goal (grey dashes) and a uniform-random policy's return (red dots)."""
+    ax.axhline(threshold, color="gray", ls="--", lw=0.8)
+    ax.axhline(random_return, color="red", ls=":", lw=0.8)
+    ax.set_title(title)
+    ax.set_xlabel("env steps")
+    ax.legend(fontsize=7)
