@@ -21,6 +21,8 @@ RULES = [
     ("learning_starts", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer"),
     ("batch_size", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
     ("buffer_size", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
+    ("agent.replay_recent_fraction", lambda v: 0.0 <= v < 1.0, "must lie in [0, 1)"),
+    ("agent.replay_recent_window", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
     ("gamma", lambda v: 0.0 <= v <= 1.0, "must lie in [0, 1]"),
     ("eval.every", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer (0 disables)"),
     ("eval.episodes", lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer"),

@@ -15,7 +15,7 @@ BASELINES = {
     "dime": ["agent.actor.score.hidden=[32,32]", "agent.actor.steps=3"],
     "qsm": ["agent.actor.denoiser.hidden=[32,32]"],
 }
-CRITIC = {"flowrl": "sac", "dime": "crossq", "qsm": "sac"}
+CRITIC = {"flowrl": "layernorm", "dime": "crossq", "qsm": "sac"}
 ACTOR_KEYS = {"flowrl": {"losses/actor", "losses/flow_matching", "losses/w2_weight", "losses/buffer_value"},
               "dime": {"losses/actor", "losses/entropy", "losses/alpha"},
               "qsm": {"losses/actor", "losses/q_grad_norm"}}
@@ -58,4 +58,4 @@ def test_baselines_paper_sweep_runs(tmp_path, subprocess_env):
 
     runs = multirun("mujoco_baselines", SCRATCH_TINY, tmp_path, subprocess_env)
     assert len(runs) == 6 * 3
-    assert {run.method for run in load_runs(runs)} == {"flowrl-sac", "dime-crossq", "qsm-sac"}
+    assert {run.method for run in load_runs(runs)} == {"flowrl-layernorm", "dime-crossq", "qsm-sac"}

@@ -10,10 +10,11 @@ from sacflow.networks.critic import QEnsemble
 BRN = {"momentum": 0.9, "eps": 1e-3, "r_max": 3.0, "d_max": 5.0, "warmup_steps": 2}
 
 
-def pair(norm, input_norm=None, act="relu"):
+def pair(norm, input_norm=None, act="relu", layout="mlp"):
     """The same seeded ensemble in both forms, in float64 for a tight comparison."""
-    kwargs = {"obs_dim": 5, "act_dim": 3, "n": 3, "hidden": [16, 8], "act": act, "norm": norm,
-              "batch_renorm": BRN, "input_norm": input_norm}
+    hidden = [16, 8] if layout == "mlp" else [16, 8, 8, 4]  # the layernorm layout's four-layer block
+    kwargs = {"obs_dim": 5, "act_dim": 3, "n": 3, "hidden": hidden, "act": act, "norm": norm,
+              "batch_renorm": BRN, "input_norm": input_norm, "layout": layout}
     torch.manual_seed(0)
     modules = QEnsemble(**kwargs, stacked=False).double()
     torch.manual_seed(0)
@@ -41,18 +42,20 @@ def rebuild_stacked(modules):
     return stacked
 
 
-@pytest.mark.parametrize("norm,input_norm,act", [("batchrenorm", None, "relu"), ("layernorm", "none", "gelu"),
-                                                 ("none", None, "relu")])
-def test_same_initial_networks_and_outputs(norm, input_norm, act):
-    modules, stacked = pair(norm, input_norm, act)
+@pytest.mark.parametrize("norm,input_norm,act,layout", [("batchrenorm", None, "relu", "mlp"),
+                                                        ("layernorm", "none", "gelu", "mlp"),
+                                                        ("none", None, "relu", "mlp"), ("none", None, "relu", "layernorm")])
+def test_same_initial_networks_and_outputs(norm, input_norm, act, layout):
+    modules, stacked = pair(norm, input_norm, act, layout)
     assert sum(p.numel() for p in modules.parameters()) == sum(p.numel() for p in stacked.parameters())
     obs, action = torch.randn(7, 5, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)
     torch.testing.assert_close(stacked(obs, action), modules(obs, action), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("norm,input_norm,act", [("batchrenorm", None, "relu"), ("layernorm", "none", "gelu")])
-def test_training_steps_give_the_same_outputs_gradients_and_statistics(norm, input_norm, act):
-    modules, _ = pair(norm, input_norm, act)
+@pytest.mark.parametrize("norm,input_norm,act,layout", [("batchrenorm", None, "relu", "mlp"),
+                                                        ("layernorm", "none", "gelu", "mlp"), ("none", None, "relu", "layernorm")])
+def test_training_steps_give_the_same_outputs_gradients_and_statistics(norm, input_norm, act, layout):
+    modules, _ = pair(norm, input_norm, act, layout)
     perturb(modules)
     stacked = rebuild_stacked(modules)
     opt_m = torch.optim.Adam(modules.parameters(), lr=1e-2)

@@ -70,3 +70,32 @@ def test_pinned_staging_on_cuda_stores_what_the_cpu_buffer_stores():
     fill(cpu, 40)
     fill(gpu, 40)  # back-to-back asynchronous copies from the one pinned staging row
     torch.testing.assert_close(gpu.packed.cpu(), cpu.packed)
+
+
+def test_recent_fraction_draws_its_share_from_the_newest_rows():
+    # batch 10 at 0.2: int(10 * 0.8) = 8 uniform rows, then 2 from the newest 5 (FlowRL's split)
+    buffer = ReplayBuffer(10, obs_dim=2, act_dim=1, recent_fraction=0.2, recent_window=5)
+    fill(buffer, 25)  # the ring holds 15..24; the newest five are 20..24
+    for seed in range(20):
+        torch.manual_seed(seed)
+        obs = buffer.sample(10)["obs"][:, 0]
+        assert set(obs[:8].tolist()) <= set(range(15, 25))
+        assert set(obs[8:].tolist()) <= set(range(20, 25))
+
+
+def test_recent_window_is_capped_by_what_the_buffer_holds():
+    buffer = ReplayBuffer(100, obs_dim=2, act_dim=1, recent_fraction=0.5, recent_window=2048)
+    fill(buffer, 3)
+    torch.manual_seed(0)
+    assert set(buffer.sample(64)["obs"][32:, 0].tolist()) <= {0.0, 1.0, 2.0}
+
+
+def test_zero_recent_fraction_samples_exactly_as_the_uniform_buffer():
+    plain = ReplayBuffer(50, obs_dim=2, act_dim=1)
+    mixed = ReplayBuffer(50, obs_dim=2, act_dim=1, recent_fraction=0.0, recent_window=4)
+    fill(plain, 30), fill(mixed, 30)
+    torch.manual_seed(3)
+    a = plain.sample(16)
+    torch.manual_seed(3)
+    b = mixed.sample(16)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from sacflow.agents.q_guided import QGuidedAgent
-from sacflow.networks.layers import mlp
+from sacflow.networks.critic import value_trunk
 from sacflow.policies.midpoint_flow import clipped_noise
 from sacflow.utils.instantiate import instantiate
 
@@ -66,9 +66,10 @@ class FlowRLAgent(QGuidedAgent):
         actor = instantiate(cfg.agent.actor, obs_dim=obs_dim, act_dim=act_dim, action_low=action_low,
                             action_high=action_high)
         critic = instantiate(cfg.critic.network, obs_dim=obs_dim, act_dim=act_dim)
-        buffer_critic = instantiate(cfg.critic.network, obs_dim=obs_dim, act_dim=act_dim)
+        buffer_critic = copy.deepcopy(critic)  # the official Q_buf starts as a copy of Q (model/algo.py)
         net = cfg.critic.network
-        buffer_value = mlp(obs_dim, net.hidden, 1, net.act, net.norm, dict(cfg.batch_renorm))
+        buffer_value = value_trunk(obs_dim, net.hidden, net.act, net.norm, dict(cfg.batch_renorm),
+                                   net.get("layout", "mlp"))
         return cls(actor, critic, buffer_critic, buffer_value, act_dim, lam=cfg.agent.lam,
                    expectile=cfg.agent.expectile, **cls.common_args(cfg))
 

@@ -1,4 +1,5 @@
-"""Q-function ensembles: CrossQ (BatchRenorm, no target) or standard SAC (plain MLP + Polyak target)."""
+"""Q-function ensembles: CrossQ (BatchRenorm, no target), standard SAC (plain MLP + Polyak target)
+or FlowRL's LayerNorm layout (``layout="layernorm"``, Polyak target)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,22 @@ import torch
 from torch import nn
 
 from sacflow.networks.batch_renorm import BatchRenorm
-from sacflow.networks.layers import mlp, norm_layer
+from sacflow.networks.layers import layernorm_value_net, mlp, norm_layer
+
+LAYOUTS = ("mlp", "layernorm")
+
+
+def value_trunk(in_dim: int, hidden: Sequence[int], act: str, norm: str, brn: dict | None,
+                layout: str = "mlp") -> nn.Sequential:
+    """The scalar-output network of a critic: ``mlp`` (act -> norm blocks) or FlowRL's ``layernorm`` layout.
+
+    ``act`` and ``norm`` configure the ``mlp`` layout only; ``layernorm`` is fixed (``layernorm_value_net``).
+    """
+    if layout == "mlp":
+        return mlp(in_dim, hidden, 1, act, norm, brn)
+    if layout == "layernorm":
+        return layernorm_value_net(in_dim, hidden, 1)
+    raise ValueError(f"unknown critic layout {layout!r}; choose one of {LAYOUTS}")
 
 
 class QNetwork(nn.Module):
@@ -18,10 +34,10 @@ class QNetwork(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], act: str, norm: str, brn: dict | None,
-                 input_norm: str | None = None):
+                 input_norm: str | None = None, layout: str = "mlp"):
         super().__init__()
         self.input_norm = norm_layer(norm if input_norm is None else input_norm, in_dim, brn)
-        self.net = mlp(in_dim, hidden, 1, act, norm, brn)
+        self.net = value_trunk(in_dim, hidden, act, norm, brn, layout)
 
     def forward(self, obs_action: torch.Tensor) -> torch.Tensor:
         return self.net(self.input_norm(obs_action)).squeeze(-1)
@@ -97,10 +113,15 @@ class QEnsemble(nn.Module):
         batch_renorm: dict | None = None,
         input_norm: str | None = None,
         stacked: bool = True,
+        layout: str = "mlp",
     ):
-        """``input_norm`` (default: ``norm``) normalises [s, a]; the offline-to-online critics use none."""
+        """``input_norm`` (default: ``norm``) normalises [s, a]; the offline-to-online critics use none.
+
+        ``layout`` picks the member network (``value_trunk``): ``mlp`` or FlowRL's ``layernorm``.
+        """
         super().__init__()
-        members = [QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm, input_norm) for _ in range(n)]
+        members = [QNetwork(obs_dim + act_dim, hidden, act, norm, batch_renorm, input_norm, layout)
+                   for _ in range(n)]
         self.stacked = stacked
         if stacked:
             per_member = [[m.input_norm, *m.net] for m in members]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -51,6 +52,15 @@ def lecun_init_(module: nn.Module) -> nn.Module:
     return module
 
 
+def xavier_init_(module: nn.Module) -> nn.Module:
+    """Xavier-uniform weights (gain 1) and zero biases: PyTorch codebases' common choice (FlowRL's, for one)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
 def mlp(
     in_dim: int,
     hidden: Sequence[int],
@@ -69,6 +79,26 @@ def mlp(
     if out_dim is not None:
         layers.append(nn.Linear(in_dim, out_dim))
     return lecun_init_(nn.Sequential(*layers))
+
+
+def layernorm_value_net(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """FlowRL's value network (bytedance/FlowRL ``model/model.py``: ``QNetwork``, ``ValueNetwork``).
+
+    Linear -> LN, then Linear -> LN -> GELU for each inner width, then Linear -> LN and a linear
+    head; the official 4 x h layout is ``hidden = [h, h, h, h]``. The first and last hidden layers
+    have no activation and a LayerNorm sits right before the head, which bounds the head's input
+    and so Q's scale: FlowRL's near target-free TD (target weight 0.95) relies on it. Torch's
+    LayerNorm eps (1e-5), exact GELU and Xavier init, as the official code.
+    """
+    if len(hidden) < 2:
+        raise ValueError(f"the layernorm value network needs >= 2 hidden widths, got {list(hidden)}")
+    layers: list[nn.Module] = [nn.Linear(in_dim, hidden[0]), nn.LayerNorm(hidden[0])]
+    for i, (prev, width) in enumerate(itertools.pairwise(hidden)):
+        layers += [nn.Linear(prev, width), nn.LayerNorm(width)]
+        if i < len(hidden) - 2:
+            layers.append(nn.GELU())
+    layers.append(nn.Linear(hidden[-1], out_dim))
+    return xavier_init_(nn.Sequential(*layers))
 
 
 def bounded_log_std(raw: torch.Tensor, low: float, high: float) -> torch.Tensor:

@@ -49,7 +49,9 @@ class OnlineTrainer(Trainer):
         check_env_dims(cfg, cfg.env.id, obs_dim, act_dim)
         self.low, self.high = self.collector.single_action_space.low, self.collector.single_action_space.high
         self.agent = get_class(cfg.agent.cls).build(cfg, obs_dim, act_dim, self.low, self.high).to(self.device)
-        self.buffer = ReplayBuffer(min(cfg.buffer_size, max(cfg.total_steps, 1)), obs_dim, act_dim, self.device)
+        # Uniform replay, except for agents whose recipe samples recent transitions more (FlowRL).
+        self.buffer = ReplayBuffer(min(cfg.buffer_size, max(cfg.total_steps, 1)), obs_dim, act_dim, self.device,
+                                   cfg.agent.get("replay_recent_fraction", 0.0), cfg.agent.get("replay_recent_window", 1))
         self.action_rng = np.random.default_rng(cfg.seed)  # uniform warm-up actions
         self.eval_env = None  # built at the first evaluation (worker processes are not free)
         self.latest: dict[str, torch.Tensor] = {}  # last value of every update metric (actor ones come every policy_delay)

@@ -3,6 +3,7 @@
 from sacflow.networks.velocity.base import VelocityField
 from sacflow.networks.velocity.flow_g import FlowGVelocity
 from sacflow.networks.velocity.flow_t import FlowTVelocity
+from sacflow.networks.velocity.layernorm_mlp import LayerNormMLPVelocity
 from sacflow.networks.velocity.mlp import MLPVelocity
 
-__all__ = ["FlowGVelocity", "FlowTVelocity", "MLPVelocity", "VelocityField"]
+__all__ = ["FlowGVelocity", "FlowTVelocity", "LayerNormMLPVelocity", "MLPVelocity", "VelocityField"]
