@@ -1,5 +1,7 @@
-"""ReinFlow: the noisy chain's log-likelihood against torch.distributions step by step, sigma bounds,
-the BC regulariser, flow-matching pretraining, chunked execution, and a run through launch.py."""
+"""ReinFlow: the noisy chain's log-likelihood against torch.distributions step by step, the (K+1)*dim
+normaliser, sigma bounds, the BC regulariser, flow-matching pretraining, the official update volume,
+log-prob clamp, per-module gradient clipping and reward scaling, chunked execution, and a run
+through launch.py."""
 
 import math
 import subprocess
@@ -9,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, compose_config
 
+from sacflow.agents.ppo_loss import policy_loss
 from sacflow.agents.reinflow import ReinFlowAgent
+from sacflow.agents.running_norm import RewardScaler
 from sacflow.envs.chunked import ChunkedActions
 from sacflow.envs.mujoco import make_mujoco_env
 from sacflow.networks.layers import sinusoidal_embedding
@@ -58,7 +62,65 @@ def test_chain_log_likelihood_matches_stepwise_normals(initial, normalize):
     again, entropy = policy.log_prob(obs, chain)
     assert torch.equal(again, log_prob)
     by_hand = sum(torch.distributions.Normal(0.0, policy.noise(obs, k)).entropy().sum(-1) for k in range(K))
-    assert torch.allclose(entropy, by_hand / (K * ACT) if normalize else by_hand, atol=1e-5)
+    if initial:
+        by_hand = by_hand + torch.distributions.Normal(0.0, 1.0).entropy() * ACT
+    assert torch.allclose(entropy, by_hand / ((K + initial) * ACT) if normalize else by_hand, atol=1e-5)
+
+
+def constant_sigma_zero_velocity_policy(sigma_raw: float, **kwargs) -> NoisyFlowPolicy:
+    """v = 0 and sigma saturated at a bound: the chain's density has a closed form."""
+    policy = make_policy(**kwargs)
+    with torch.no_grad():
+        for layer in (policy.velocity.velocity_head, policy.noise.net[-1]):
+            layer.weight.zero_()
+        policy.velocity.velocity_head.bias.zero_()
+        policy.noise.net[-1].bias.fill_(sigma_raw)
+    return policy
+
+
+def test_initial_term_and_k_plus_one_normaliser_against_a_closed_form():
+    """ReinFlow's account_for_initial_stochasticity: [log N(x_0; 0, I) + sum_k log N(x_{k+1}; clip(x_k), s^2)]
+    / ((K + 1) dim), entropy [H(x_0) + sum_k H_k] / ((K + 1) dim), computed here with plain floats."""
+    obs = torch.zeros(1, OBS)
+    chain = torch.tensor([[[0.3, -1.4, 0.8], [0.25, -1.0, 0.9], [0.2, -0.9, 1.0], [0.3, -0.95, 0.85],
+                           [0.35, -1.0, 0.9]]])
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    for sigma, raw in ((0.14, 50.0), (0.08, -50.0)):
+        policy = constant_sigma_zero_velocity_policy(raw, initial_log_prob=True)
+        rows = chain[0].tolist()
+        total = sum(-0.5 * x * x - half_log_2pi for x in rows[0])
+        for k in range(K):
+            for prev, nxt in zip(rows[k], rows[k + 1]):
+                z = (nxt - min(max(prev, -1.0), 1.0)) / sigma
+                total += -0.5 * z * z - math.log(sigma) - half_log_2pi
+        log_prob, entropy = policy.log_prob(obs, chain)
+        assert log_prob.item() == pytest.approx(total / ((K + 1) * ACT), rel=1e-5)
+        expected_entropy = ((0.5 + half_log_2pi) * ACT + K * ACT * (0.5 + half_log_2pi + math.log(sigma))) / (
+            (K + 1) * ACT)
+        assert entropy.item() == pytest.approx(expected_entropy, rel=1e-5)
+    # the x_0 term cancels in the ratio, so a parameter change moves the log-ratio K/(K+1) as much as with K * dim
+    def log_ratio(initial):
+        low, high = (constant_sigma_zero_velocity_policy(raw, initial_log_prob=initial).log_prob(obs, chain)[0]
+                     for raw in (-50.0, 50.0))
+        return (high - low).item()
+    assert log_ratio(True) == pytest.approx(K / (K + 1) * log_ratio(False), rel=1e-5)
+
+
+def test_logprob_clamp_in_the_ppo_ratio_by_hand():
+    new = torch.tensor([1.5, 0.2, -2.0], requires_grad=True)
+    old, adv = torch.tensor([0.5, 0.4, -0.5]), torch.tensor([1.0, -1.0, 2.0])
+    loss, info = policy_loss(new, old, adv, clip=0.2, logprob_clip=(-1.0, 1.0))
+    # clamped: new (1, 0.2, -1), old (0.5, 0.4, -0.5) -> log r = (0.5, -0.2, -0.5)
+    r = [math.exp(0.5), math.exp(-0.2), math.exp(-0.5)]  # 1.649, 0.819 (inside 1 +- 0.2), 0.607
+    # max(-A r, -A clip(r, 0.8, 1.2)) per entry: max(-1.649, -1.2), max(0.819, 0.819), max(-1.213, -1.6)
+    terms = [-1.2, r[1], -2.0 * r[2]]
+    assert loss.item() == pytest.approx(sum(terms) / 3, rel=1e-6)
+    kl = sum((x - 1.0) - math.log(x) for x in r) / 3
+    assert info["losses/approx_kl"].item() == pytest.approx(kl, rel=1e-5)
+    loss.backward()  # clamped new log-probs (entries 0 and 2) pass no gradient
+    assert new.grad[0] == 0.0 and new.grad[2] == 0.0 and new.grad[1].item() == pytest.approx(r[1] / 3, rel=1e-5)
+    unclamped, _ = policy_loss(new.detach(), old, adv, clip=0.2)
+    assert unclamped.item() != pytest.approx(loss.item())
 
 
 def test_chain_steps_are_the_euler_means_plus_bounded_noise():
@@ -100,6 +162,82 @@ def tiny_agent(bc_coef: float) -> ReinFlowAgent:
     value = torch.nn.Linear(OBS, 1)
     return ReinFlowAgent(policy, value, OBS, ACT, pretrain_lr=1e-2, bc_coef=bc_coef, actor_lr=1e-3, critic_lr=1e-3,
                          gamma=0.99, epochs=1, minibatches=1)
+
+
+def volume_agent(**kwargs) -> ReinFlowAgent:
+    policy = make_policy()
+    return ReinFlowAgent(policy, torch.nn.Linear(OBS, 1), OBS, ACT, pretrain_lr=1e-2, actor_lr=1e-3, critic_lr=1e-3,
+                         gamma=0.99, **kwargs)
+
+
+@pytest.mark.parametrize("size, batch_size, steps", [(19, 100, 2), (7, 10, 7), (3, 30, 1)])
+def test_update_volume_repeats_every_sample_ten_times_in_batches_of_batch_size(size, batch_size, steps):
+    """Official repeat_samples: a permutation of 10 N slots, slot // 10, cut every batch_size:
+    ceil(10 N / batch_size) minibatch steps per epoch, each sample exactly 10 times per epoch."""
+    agent = volume_agent(epochs=3, minibatches=None, batch_size=batch_size, sample_repeats=10)
+    batches = agent.minibatch_indices(size)
+    assert len(batches) == math.ceil(10 * size / batch_size) == steps
+    assert [len(b) for b in batches[:-1]] == [batch_size] * (steps - 1)
+    assert torch.equal(torch.cat(batches).sort().values, torch.arange(size).repeat_interleave(10))
+    T, N = 1, size  # a rollout of `size` samples: the update takes epochs x steps minibatch steps
+    obs = torch.randn(T, N, OBS)
+    _, chain, log_prob = agent.policy.sample(obs[0])
+    rollout = {"obs": obs, "samples": chain[None], "log_probs": log_prob[None], "rewards": torch.randn(T, N),
+               "terminated": torch.zeros(T, N), "ended": torch.ones(T, N), "next_obs": torch.randn(T, N, OBS)}
+    assert agent.update(rollout, iteration=0)["ppo/minibatch_updates"] == 3 * steps
+
+
+def test_minibatch_split_without_repeats_is_cleanrls():
+    agent = volume_agent(epochs=1, minibatches=4)
+    torch.manual_seed(7)
+    batches = agent.minibatch_indices(10)
+    torch.manual_seed(7)
+    expected = torch.randperm(10).tensor_split(4)  # the split Gaussian PPO has always used
+    assert all(torch.equal(a, b) for a, b in zip(batches, expected)) and len(batches) == 4
+    with pytest.raises(ValueError, match="exactly one"):
+        volume_agent(epochs=1, minibatches=4, batch_size=10)
+    with pytest.raises(ValueError, match="exactly one"):
+        volume_agent(epochs=1, minibatches=None)
+
+
+@pytest.mark.parametrize("per_module", [False, True])
+def test_gradient_clipping_per_module_keeps_a_small_actor_gradient(per_module):
+    agent = volume_agent(epochs=1, minibatches=1, max_grad_norm=1.0, grad_clip_per_module=per_module)
+    for module, scale in ((agent.policy, 1e-3), (agent.value, 1e3)):
+        for p in module.parameters():
+            p.grad = torch.full_like(p, scale)
+    actor_before = torch.cat([p.grad.flatten() for p in agent.policy.parameters()]).clone()
+    agent._clip_gradients()
+    actor = torch.cat([p.grad.flatten() for p in agent.policy.parameters()])
+    critic = torch.cat([p.grad.flatten() for p in agent.value.parameters()])
+    assert critic.norm().item() == pytest.approx(1.0, rel=1e-4)
+    assert torch.equal(actor, actor_before) == per_module  # a global clip shrinks the actor's step too
+    unclipped = volume_agent(epochs=1, minibatches=1, max_grad_norm=None)
+    for p in unclipped.value.parameters():
+        p.grad = torch.full_like(p, 1e3)
+    unclipped._clip_gradients()
+    assert all((p.grad == 1e3).all() for p in unclipped.value.parameters())
+
+
+def test_reward_scaling_on_a_tiny_sequence_by_hand():
+    """NormalizeReward (gym <= 0.26, CleanRL; the same reset rule as ReinFlow's RunningRewardScaler):
+    G <- gamma G + r, update the running variance with G, r / sqrt(var + 1e-8) clipped to +-10, and
+    G restarts after a step that ended the episode. The prior (count 1e-4) is negligible here."""
+    scaler = RewardScaler(num_envs=1, gamma=0.5, enabled=True)
+    out = [scaler(torch.tensor([r]), torch.tensor([e])).item() for r, e in ((2.0, 0.0), (4.0, 1.0), (6.0, 0.0))]
+    # returns 2, 0.5 * 2 + 4 = 5, then 6 (restarted); population variances of {2}, {2, 5}, {2, 5, 6}
+    var3 = ((2 - 13 / 3) ** 2 + (5 - 13 / 3) ** 2 + (6 - 13 / 3) ** 2) / 3
+    assert out == pytest.approx([10.0, 4.0 / math.sqrt(2.25), 6.0 / math.sqrt(var3)], rel=1e-3)
+    assert RewardScaler(1, 0.5, enabled=False)(torch.tensor([2.0]), torch.tensor([0.0])).item() == 2.0
+
+
+def test_reinflow_defaults_follow_the_official_robomimic_config():
+    a = compose_config(["experiment=reinflow/lift"]).agent
+    assert (a.reward_norm, a.ent_coef, list(a.logprob_clip), a.initial_log_prob) == (True, 0.01, [-1.0, 1.0], True)
+    assert (a.epochs, a.minibatches, a.batch_size, a.sample_repeats) == (5, None, 10000, 10)
+    assert (a.max_grad_norm, a.grad_clip_per_module, a.rollout_steps) == (None, True, 152)
+    agent = ReinFlowAgent.build(compose_config(["experiment=reinflow/lift", "agent.velocity.hidden=[8]"]), OBS, ACT)
+    assert agent.minibatch_indices(1900)[0].numel() == 10000 and len(agent.minibatch_indices(1900)) == 2
 
 
 def test_bc_regulariser_is_the_squared_distance_of_the_two_odes_from_the_same_noise():
@@ -155,7 +293,7 @@ def test_chunked_actions_sum_rewards_and_stop_at_the_episode_end():
 
 REINFLOW_TINY = ["experiment=reinflow/lift", "agent.num_envs=2", "agent.rollout_steps=3", "agent.horizon=4",
                  "agent.velocity.hidden=[32]", "agent.noise.hidden=[16]", "agent.value_hidden=[16]",
-                 "agent.minibatches=2", "agent.critic_warmup_iterations=1", "agent.bc_coef=0.1",
+                 "agent.batch_size=30", "agent.critic_warmup_iterations=1", "agent.bc_coef=0.1",
                  "agent.target_kl=null", "env.max_episode_steps=12", "eval.episodes=2", "eval.workers=1",
                  "eval.asynchronous=false", "logger=csv", "device=cpu"]
 

@@ -28,11 +28,16 @@ def gae(rewards, values, next_values, terminated, ended, gamma: float, lam: floa
     return advantages, advantages + values
 
 
-def policy_loss(log_prob, old_log_prob, advantages, clip: float) -> tuple[torch.Tensor, dict]:
+def policy_loss(log_prob, old_log_prob, advantages, clip: float,
+                logprob_clip: tuple[float, float] | None = None) -> tuple[torch.Tensor, dict]:
     """Clipped surrogate: mean max(-A r, -A clip(r, 1 - eps, 1 + eps)), r = exp(log pi - log pi_old).
 
+    With ``logprob_clip`` = (low, high) both log-probs are clamped to [low, high] first (ReinFlow's
+    logprob_min/max on its normalised chain log-probs); a clamped new log-prob passes no gradient.
     ``approx_kl`` is the low-variance estimator mean((r - 1) - log r) (CleanRL's), the quantity
-    the target-KL early stop compares."""
+    the target-KL early stop compares; it uses the same (clamped) ratio, as ReinFlow."""
+    if logprob_clip is not None:
+        log_prob, old_log_prob = log_prob.clamp(*logprob_clip), old_log_prob.clamp(*logprob_clip)
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
     loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()

@@ -6,7 +6,9 @@
 2. ``start_finetuning``: a frozen copy of the pretrained velocity is kept for the BC regulariser.
 3. Fine-tuning: ``OnPolicyAgent``'s PPO update on chunk-level rollouts, with the policy
    ``NoisyFlowPolicy`` (velocity + noise network trained together, the chain's exact density),
-   a critic warm-up, target-KL early stop and, with ``bc_coef`` > 0, ReinFlow's W2 regulariser
+   ReinFlow's update volume (samples repeated x10, batches of 10000), log-prob clamp and
+   per-module gradient clipping, a critic warm-up, target-KL early stop and, with ``bc_coef`` > 0,
+   ReinFlow's W2 regulariser
 
        bc_coef * mean (ODE_theta(s, z) - ODE_pretrained(s, z))^2,   the same z ~ N(0, I) for both.
 
@@ -48,9 +50,11 @@ class ReinFlowAgent(OnPolicyAgent):
         value = mlp(obs_dim, a.value_hidden, 1, a.value_act)
         return cls(policy, value, obs_dim, act_dim, pretrain_lr=a.pretrain_lr, bc_coef=a.bc_coef,
                    actor_lr=a.actor_lr, critic_lr=a.critic_lr, gamma=cfg.gamma, gae_lambda=a.gae_lambda,
-                   epochs=a.epochs, minibatches=a.minibatches, clip=a.clip, clip_value=a.clip_value,
-                   vf_coef=a.vf_coef, ent_coef=a.ent_coef, max_grad_norm=a.max_grad_norm, target_kl=a.target_kl,
-                   norm_adv=a.norm_adv, anneal_lr=a.anneal_lr, critic_warmup_iterations=a.critic_warmup_iterations)
+                   epochs=a.epochs, minibatches=a.minibatches, batch_size=a.batch_size,
+                   sample_repeats=a.sample_repeats, clip=a.clip, clip_value=a.clip_value, vf_coef=a.vf_coef,
+                   ent_coef=a.ent_coef, logprob_clip=a.logprob_clip, max_grad_norm=a.max_grad_norm,
+                   grad_clip_per_module=a.grad_clip_per_module, target_kl=a.target_kl, norm_adv=a.norm_adv,
+                   anneal_lr=a.anneal_lr, critic_warmup_iterations=a.critic_warmup_iterations)
 
     # ------------------------------------------------------------------ pretraining
     def pretrain_update(self, batch: dict) -> dict:

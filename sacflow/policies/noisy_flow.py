@@ -10,12 +10,16 @@ sigma_k in [sigma_min, sigma_max]. The chain is Markov, so
 
     log pi(x_0..x_K | s) = [log N(x_0; 0, I)] + sum_k log N(x_{k+1}; m_k, sigma_k^2),
 
-the bracketed term with ``initial_log_prob`` (it does not depend on the parameters, so PPO's ratio
-ignores it). PPO stores the whole chain as the "action" and re-evaluates this density under the
-current parameters; the env receives clip(x_K, -1, 1). With ``normalize_log_prob`` the density
-and the entropy are divided by the number of Gaussian terms times the action dimension (ReinFlow's
-option): the PPO ratio then measures the mean per-entry change, which keeps it near 1 for
-long action chunks. The truncation of eps is not renormalised in the density (as ReinFlow).
+the bracketed term with ``initial_log_prob`` (ReinFlow's account_for_initial_stochasticity; it
+does not depend on the parameters, but it adds a Gaussian term to the normaliser below). The
+entropy is the sum of the same terms' Gaussian entropies (ReinFlow's joint entropy). PPO stores
+the whole chain as the "action" and re-evaluates this density under the current parameters; the
+env receives clip(x_K, -1, 1). With ``normalize_log_prob`` the density and the entropy are
+divided by the number of Gaussian terms (K, or K + 1 with the initial term) times the action
+dimension (ReinFlow's normalisation): the PPO ratio then measures the mean per-entry change,
+which keeps it near 1 for long action chunks; with the initial term a parameter change moves
+the log-ratio K / (K + 1) as much as without it. The truncation of eps is not renormalised in
+the density (as ReinFlow).
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class NoisyFlowPolicy(nn.Module):
         return chain[:, -1].clamp(-1.0, 1.0), chain, log_prob
 
     def log_prob(self, obs: torch.Tensor, chain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log pi(chain | s), entropy of the K transitions), both [B]; the chain is teacher-forced."""
+        """(log pi(chain | s), entropy of the chain's Gaussian terms), both [B]; the chain is teacher-forced."""
         ctx = self.velocity.context(obs)
         log_prob = torch.zeros(chain.shape[0], device=chain.device, dtype=chain.dtype)
         entropy = torch.zeros_like(log_prob)
@@ -100,12 +104,13 @@ class NoisyFlowPolicy(nn.Module):
             log_prob = log_prob - (0.5 * z * z + torch.log(sigma) + HALF_LOG_2PI).sum(-1)
             entropy = entropy + (0.5 + HALF_LOG_2PI + torch.log(sigma)).sum(-1)
         terms = self.steps
-        if self.initial_log_prob:
+        if self.initial_log_prob:  # x_0 ~ N(0, I): entropy 0.5 + log sqrt(2 pi) per entry
             log_prob = log_prob - (0.5 * chain[:, 0] ** 2 + HALF_LOG_2PI).sum(-1)
+            entropy = entropy + (0.5 + HALF_LOG_2PI) * chain.shape[-1]
             terms += 1
         if self.normalize_log_prob:
             scale = terms * chain.shape[-1]
-            log_prob, entropy = log_prob / scale, entropy / (self.steps * chain.shape[-1])
+            log_prob, entropy = log_prob / scale, entropy / scale
         return log_prob, entropy
 
     @torch.no_grad()
