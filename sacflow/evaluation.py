@@ -66,7 +66,7 @@ def evaluate(agent, vector_env, episodes: int, seed: int, step: int, modes: list
     for mode in modes:
         def act_fn(obs, deterministic=mode == "det"):
             obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-            return agent.act(obs_t, deterministic=deterministic).cpu().numpy()
+            return agent.act(obs_t, deterministic=deterministic, explore=False).cpu().numpy()
 
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed * 1_000_003 + step)

@@ -116,8 +116,12 @@ class SACAgent(nn.Module):
         return self.log_alpha.exp().detach()
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions for environment interaction: normalisation layers use running statistics."""
+    def act(self, obs: torch.Tensor, deterministic: bool = False, explore: bool = True) -> torch.Tensor:
+        """Actions for environment interaction: normalisation layers use running statistics.
+
+        ``explore=False`` (evaluation) drops exploration noise added on top of the policy; only
+        agents that add such noise (QSM) read it.
+        """
         with self.fast.in_mode(self.actor, training=False):
             return self.fast.clone(self._sample(obs, deterministic))
 
