@@ -25,7 +25,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from lanes import ROOT, bench_parser, finish_return_axis, recorded_minutes, return_curve, run_lanes, write_report
+from lanes import (
+    ROOT,
+    bench_parser,
+    finish_return_axis,
+    official_runs,
+    recorded_minutes,
+    return_curve,
+    run_lanes,
+    write_report,
+)
 
 # name: (label, method preset suffix, extra overrides). The variants probe FlowRL's recency sampler
 # and QSM's gradient scale c (docs/baselines.md).
@@ -37,7 +46,6 @@ METHODS = {
     "qsm_c100": ("QSM, q_grad_coeff=100", "qsm", ["agent.q_grad_coeff=100"]),
 }
 DEFAULT_METHODS = ["flowrl", "dime", "qsm"]
-OFFICIAL_RUNS = ROOT / "docs" / "benchmarks" / "official_runs.csv"
 
 
 @dataclass(frozen=True)
@@ -80,14 +88,10 @@ def _evaluations(seed_dir: Path) -> list[str]:
 
 
 def _official_rows(task: str, labels: dict[str, str]) -> list[str]:
-    """Our table's columns for the official runs of ``OFFICIAL_RUNS`` on ``task``."""
-    if not OFFICIAL_RUNS.exists():
-        return []
-    rows = pd.read_csv(OFFICIAL_RUNS, dtype=str).fillna("-")
-    rows = rows[(rows["task"] == task) & rows["method"].isin(list(labels))]
+    """Our table's columns for the official runs on ``task``."""
     return [f"| {labels[r.method]}, official ({r.repository}@{r.commit}) | {r.seed} | {r.first_episode_1000} | "
             f"{r.max_episode_return} | {r.last10_mean} | - / {r.best_eval} | - / {r.last_eval} | {r.env_steps} | "
-            f"{r.cpu_minutes} | - |" for r in rows.itertuples()]
+            f"{r.cpu_minutes} | - |" for r in official_runs(task, list(labels)).itertuples()]
 
 
 def summarize(task: Task, out_root: Path, doc_dir: Path, methods: list[str]) -> str:
@@ -125,7 +129,7 @@ def summarize(task: Task, out_root: Path, doc_dir: Path, methods: list[str]) -> 
         f"({task.budget}). A uniform-random policy scores about {task.random_return} (red line; the warm-up "
         f"episodes of these runs averaged {sum(warmup_returns) / max(len(warmup_returns), 1):.1f} over "
         f"{len(warmup_returns)} episodes). Evaluations are deterministic (x_0 = 0 or the mean) and stochastic "
-        "(sampled like training: FlowRL's and QSM's own evaluation). Official rows: the authors' code run by hand "
+        "(the sampling policy without exploration noise: FlowRL's and QSM's own evaluation). Official rows: the authors' code run by hand "
         "at the same settings, recorded in `official_runs.csv` with how each was run.", lines)
 
 

@@ -48,6 +48,18 @@ def run_lanes(jobs: list[tuple[str, int, Path]], lanes: int, overrides: list[str
             print(f"{preset} seed {seed}: exit {code}, {seconds / 60:.1f} min", flush=True)
 
 
+OFFICIAL_RUNS = ROOT / "docs" / "benchmarks" / "official_runs.csv"
+
+
+def official_runs(task: str, methods: list[str]):
+    """The official implementations' runs on ``task`` recorded in ``docs/benchmarks/official_runs.csv``
+    (run by hand beside ours, outside this repository; its ``how`` column says how), as a DataFrame."""
+    import pandas as pd
+
+    rows = pd.read_csv(OFFICIAL_RUNS, dtype=str).fillna("-")
+    return rows[(rows["task"] == task) & rows["method"].isin(methods)]
+
+
 def recorded_minutes(run_dir: Path, kind: str = "wall") -> str:
     """``kind`` 'wall' or 'cpu', as written by ``train``; '?' when not recorded."""
     path = run_dir / f"{kind}_minutes.txt"

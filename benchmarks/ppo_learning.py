@@ -5,7 +5,8 @@
 
 Runs ``experiment=bench/ppo_inverted_pendulum`` (CleanRL settings, 100k env steps) per seed in
 single-threaded lanes, then writes docs/benchmarks/ppo_learning.{md,png}: training episode
-returns (mean of the last 10 episodes), evaluation returns over time, CPU minutes.
+returns (mean of the last 10 episodes), evaluation returns over time, CPU minutes, and under them
+CleanRL's own script run by hand at the same setting (``docs/benchmarks/official_runs.csv``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from lanes import ROOT, bench_parser, recorded_minutes, run_lanes, write_report
+from lanes import ROOT, bench_parser, official_runs, recorded_minutes, run_lanes, write_report
 
 PRESET = "bench/ppo_inverted_pendulum"
 
 
 def summarize(out_root: Path, doc_dir: Path) -> str:
-    lines = [("| seed | env steps | first 10 train episodes (mean return) | last 10 train episodes (mean return) "
-              "| eval return (deterministic) over time | final eval (det / stoch) | CPU min | wall min |"),
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [("| run | seed | env steps | first train episode of 1000 (env step) | first 10 train episodes (mean return) "
+              "| last 10 train episodes (mean return) | eval return (deterministic) over time | final eval (det / stoch) "
+              "| CPU min | wall min |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for seed_dir in sorted(out_root.glob("seed*")):
         if not (seed_dir / "eval.csv").exists():
@@ -34,11 +36,16 @@ def summarize(out_root: Path, doc_dir: Path) -> str:
         returns = train["train/episode_return"]
         trace = ", ".join(f"{int(s)}: {v:.0f}" for s, v in zip(evals["step"], evals["eval/return_det"]))
         last = evals.iloc[-1]
-        lines.append(f"| {seed_dir.name[4:]} | {int(last['step'])} | {returns.head(10).mean():.1f} | "
+        solved = train.loc[returns >= 1000, "step"]
+        first = int(solved.iloc[0]) if len(solved) else "not reached"
+        lines.append(f"| ours | {seed_dir.name[4:]} | {int(last['step'])} | {first} | {returns.head(10).mean():.1f} | "
                      f"{returns.tail(10).mean():.1f} | {trace} | {last['eval/return_det']:.0f} / "
                      f"{last['eval/return_stoch']:.0f} | {recorded_minutes(seed_dir, 'cpu')} | {recorded_minutes(seed_dir)} |")
         axes[0].plot(train["step"], returns.rolling(10, min_periods=1).mean(), label=seed_dir.name)
         axes[1].plot(evals["step"], evals["eval/return_det"], marker="o", label=seed_dir.name)
+    lines += [f"| official ({r.repository}@{r.commit}) | {r.seed} | {r.env_steps} | {r.first_episode_1000} | - | "
+              f"{r.last10_mean} | - (the script has no evaluation) | - | {r.cpu_minutes} | - |"
+              for r in official_runs("InvertedPendulum-v4", ["ppo"]).itertuples()]
     for ax, title in zip(axes, ("training episode return (10-episode mean)", "eval return (deterministic, 5 ep.)")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("environment steps")
