@@ -3,7 +3,9 @@ steps) or Hopper-v4 (100k env steps).
 
 Runs the ``experiment=bench/<task>_<method>`` presets (reduced sizes, see their headers) in
 single-threaded lanes, then writes per-seed training-return curves (PNG) and a Markdown table.
-Resumable: re-running skips finished runs and resumes killed ones from their checkpoints.
+Resumable: re-running skips finished runs and resumes killed ones from their checkpoints. Finished
+runs' logs are archived in ``docs/benchmarks/runs/`` (``lanes.archive``), so the page is rebuilt from
+every seed run so far, in any session.
 
     python benchmarks/baselines_learning.py --seeds 0 1 2 --lanes 2      # FlowRL, DIME, QSM on InvertedPendulum
     python benchmarks/baselines_learning.py --task hopper --methods flowrl --seeds 0 1 2 --lanes 2
@@ -27,12 +29,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from lanes import (
     ROOT,
+    archive,
     bench_parser,
     finish_return_axis,
     official_runs,
     recorded_minutes,
     return_curve,
     run_lanes,
+    seed_dirs,
     write_report,
 )
 
@@ -109,7 +113,7 @@ def summarize(task: Task, out_root: Path, doc_dir: Path, methods: list[str]) -> 
     warmup_returns = []  # episodes of the uniform-random warm-up, before the first update
     for ax, method in zip(axes.flat, methods):
         label = METHODS[method][0]
-        for seed_dir in sorted((out_root / method).glob("seed*")):
+        for seed_dir in seed_dirs(out_root / method):
             csv = seed_dir / "train.csv"
             if not csv.exists():
                 continue
@@ -145,6 +149,8 @@ def main() -> None:
             _, suffix, extra = METHODS[method]
             jobs = [(f"bench/{task.preset_prefix}_{suffix}", seed, run_dir(out, method, seed)) for seed in args.seeds]
             run_lanes(jobs, args.lanes, [*extra, *args.overrides])
+            for _, _, job_dir in jobs:
+                archive(job_dir)
     print(summarize(task, out, args.docs, args.methods))
 
 

@@ -22,20 +22,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def train(preset: str, seed: int, out: Path, overrides: list[str]) -> tuple[float, int]:
-    """Run one preset to completion; returns (wall seconds, exit code)."""
+def launch(args: list[str], out: Path) -> tuple[float, float, int]:
+    """``launch.py <args>`` on one BLAS thread, output appended to ``<out>/stdout.log``; returns
+    (wall seconds, CPU seconds of the run and the workers it reaped, exit code), the minutes also
+    written to ``<out>/wall_minutes.txt`` and ``cpu_minutes.txt``."""
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    cmd = [sys.executable, str(ROOT / "launch.py"), f"experiment={preset}", f"seed={seed}", f"out_dir={out}", *overrides]
     start = time.time()
     with open(out / "stdout.log", "a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.time() - start
+    seconds, cpu = time.time() - start, usage.ru_utime + usage.ru_stime
     (out / "wall_minutes.txt").write_text(f"{seconds / 60:.1f}\n")
-    (out / "cpu_minutes.txt").write_text(f"{(usage.ru_utime + usage.ru_stime) / 60:.1f}\n")
-    return seconds, proc.returncode
+    (out / "cpu_minutes.txt").write_text(f"{cpu / 60:.1f}\n")
+    return seconds, cpu, os.waitstatus_to_exitcode(status)
+
+
+def train(preset: str, seed: int, out: Path, overrides: list[str]) -> tuple[float, int]:
+    """Run one preset to completion; returns (wall seconds, exit code)."""
+    seconds, _, code = launch([f"experiment={preset}", f"seed={seed}", f"out_dir={out}", *overrides], out)
+    return seconds, code
 
 
 def run_lanes(jobs: list[tuple[str, int, Path]], lanes: int, overrides: list[str]) -> None:
@@ -46,6 +53,52 @@ def run_lanes(jobs: list[tuple[str, int, Path]], lanes: int, overrides: list[str
         for future, (preset, seed) in futures.items():
             seconds, code = future.result()
             print(f"{preset} seed {seed}: exit {code}, {seconds / 60:.1f} min", flush=True)
+
+
+ARCHIVE = ROOT / "docs" / "benchmarks" / "runs"
+ARCHIVED = ("train.csv", "eval.csv", "update.csv", "grad.csv", "cpu_minutes.txt", "wall_minutes.txt")
+
+
+def _archived_path(run_dir: Path) -> Path | None:
+    try:
+        return ARCHIVE / run_dir.resolve().relative_to(ROOT / "runs")
+    except ValueError:  # a run folder outside runs/ (--out elsewhere) is not archived
+        return None
+
+
+def archive(run_dir: Path) -> None:
+    """Keep a run's logs (CSVs, CPU/wall minutes, config with ``out_dir`` relative) in
+    ``docs/benchmarks/runs/``, mirroring ``runs/``: run folders do not outlive the machine that
+    trained them, and ``--summarize-only`` must regenerate a page from a fresh clone."""
+    import yaml
+
+    dest = _archived_path(run_dir)
+    if dest is None:
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ARCHIVED:
+        if (run_dir / name).exists():
+            (dest / name).write_bytes((run_dir / name).read_bytes())
+    config = run_dir / "config_resolved.yaml"
+    if config.exists():
+        resolved = yaml.safe_load(config.read_text())
+        resolved["out_dir"] = str(_archived_path(run_dir).relative_to(ARCHIVE))  # no machine path in the docs
+        (dest / "config_resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+
+def seed_dirs(method_dir: Path) -> list[Path]:
+    """The ``seed*`` runs under ``method_dir``: those here and those archived, each where its logs are."""
+    archived = _archived_path(method_dir)
+    names = {p.name for p in method_dir.glob("seed*")} | ({p.name for p in archived.glob("seed*")} if archived else set())
+    return [logs_of(method_dir / name) for name in sorted(names)]
+
+
+def logs_of(run_dir: Path) -> Path:
+    """Where a run's logs are: its run folder while it exists here, else its archived copy."""
+    archived = _archived_path(run_dir)
+    if (run_dir / "config_resolved.yaml").exists() or archived is None:
+        return run_dir
+    return archived
 
 
 OFFICIAL_RUNS = ROOT / "docs" / "benchmarks" / "official_runs.csv"

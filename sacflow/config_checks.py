@@ -39,7 +39,27 @@ RULES = [
     ("critic.actor_updates", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
     ("critic.network.n", lambda v: isinstance(v, int) and v >= 1, "must be a positive integer"),
     ("critic.tau", lambda v: 0.0 < v <= 1.0, "must lie in (0, 1]"),
+    ("seeds", lambda v: len(v) >= 1 and all(isinstance(s, int) and s >= 0 for s in v) and len(set(v)) == len(v),
+     "must be a non-empty list of distinct non-negative integers (or null for one seed)"),
 ]
+
+VECTORISED_AGENT = "sacflow.agents.sac.SACAgent"
+VECTORISED_ACTORS = ("sacflow.policies.flow.FlowPolicy", "sacflow.policies.gaussian.GaussianPolicy")
+
+
+def check_vectorised(cfg: DictConfig) -> None:
+    """``seeds=[...]`` trains the SAC family from scratch only; anything else is refused, not run one by one."""
+    if cfg.trainer != "online":
+        raise ConfigError("seeds", f"vectorised seeds need trainer=online (the from-scratch regime), got {cfg.trainer!r}")
+    if cfg.agent.cls != VECTORISED_AGENT:
+        raise ConfigError("seeds", f"vectorised seeds train the SAC family ({VECTORISED_AGENT}: sac_flow_t, "
+                                   f"sac_flow_g, sac_flow_mlp, sac_gaussian), got agent.cls {cfg.agent.cls}")
+    if cfg.agent.actor._target_ not in VECTORISED_ACTORS:  # DIME runs SAC's agent with a diffusion sampler
+        raise ConfigError("seeds", f"vectorised seeds take a flow or Gaussian actor {VECTORISED_ACTORS}, "
+                                   f"got agent.actor {cfg.agent.actor._target_}")
+    if cfg.agent.get("grad_diagnostic_every"):
+        raise ConfigError("seeds", "the gradient diagnostic needs each seed's own backward pass; "
+                                   "set agent.grad_diagnostic_every=0 or run seeds one by one")
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -9,9 +9,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sacflow.config_checks import ConfigError, check_config
+from sacflow.config_checks import ConfigError, check_config, check_vectorised
 from sacflow.datasets.errors import DatasetError
 from sacflow.trainers import get_trainer
+from sacflow.utils.threads import apply_threads
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "cfg")
 
@@ -20,7 +21,10 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "cfg")
 def main(cfg: DictConfig) -> None:
     try:
         check_config(cfg)
-        trainer = get_trainer(cfg.trainer)(cfg, HydraConfig.get().runtime.output_dir)
+        apply_threads(cfg.threads)
+        if cfg.get("seeds"):
+            check_vectorised(cfg)
+        trainer = get_trainer(cfg.trainer, vectorised=bool(cfg.get("seeds")))(cfg, HydraConfig.get().runtime.output_dir)
     except ConfigError as err:
         print(f"sacflow: config error: {err}", file=sys.stderr)
         sys.exit(2)

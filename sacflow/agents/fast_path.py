@@ -78,7 +78,9 @@ class FastPath:
         if not self.cuda_graphs:
             return out
         if isinstance(out, dict):
-            return {k: v.clone() for k, v in out.items()}
+            return {k: self.clone(v) for k, v in out.items()}
+        if isinstance(out, tuple):  # the vectorised losses return (loss, ..., info)
+            return tuple(self.clone(v) for v in out)
         return out.clone()
 
     def autocast(self):

@@ -129,22 +129,29 @@ class SACAgent(nn.Module):
         with self.fast.autocast():
             return self._full(self.actor(obs, deterministic=deterministic).action)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One critic update, plus the delayed actor/alpha updates. Returns detached tensors."""
-        info = self.critic_update(batch)
+    def update(self, batch: dict[str, torch.Tensor], noise: dict | None = None) -> dict[str, torch.Tensor]:
+        """One critic update, plus the delayed actor/alpha updates. Returns detached tensors.
+
+        ``noise`` ({"next": ..., "actor": [one per actor update]}, each from ``actor.draw_noise``)
+        replaces the policy's draws from the global generator (the vectorised-seeds exactness tests).
+        """
+        noise = noise or {}
+        info = self.critic_update(batch, noise.get("next"))
         self.num_updates += 1
         if self.target_critic is not None:
             self._polyak_update()
         if self.num_updates % self.policy_delay == 0:
-            for _ in range(self.actor_updates):
-                info.update(self.actor_update(batch))
+            for j in range(self.actor_updates):
+                info.update(self.actor_update(batch) if not noise else self.actor_update(batch, noise["actor"][j]))
         return info
 
-    def critic_update(self, batch) -> dict[str, torch.Tensor]:
+    def critic_update(self, batch, noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         # The next actions come from the policy with running statistics (eval mode); the mode
         # switch stays outside the compiled functions so each one sees a single mode.
         with self.fast.in_mode(self.actor, training=False):
-            next_action, next_log_prob = self._next_action(batch["next_obs"])
+            # Subclasses draw their own next actions: noise is passed only when given (loud otherwise).
+            args = (batch["next_obs"],) if noise is None else (batch["next_obs"], noise)
+            next_action, next_log_prob = self._next_action(*args)
         loss, info = self._critic_loss(batch, next_action, next_log_prob)
         self.critic_optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -152,9 +159,10 @@ class SACAgent(nn.Module):
         return self.fast.clone(info)
 
     @torch.no_grad()
-    def _next_action_impl(self, next_obs):
+    def _next_action_impl(self, next_obs, noise=None):
         with self.fast.autocast():
-            out = self.actor(next_obs)
+            # Only SAC-family actors take explicit noise (draw_noise); others are called as they are.
+            out = self.actor(next_obs) if noise is None else self.actor(next_obs, noise=noise)
         return self._full(out.action), self._full(out.log_prob)
 
     def critic_loss(self, batch, next_action, next_log_prob):
@@ -179,18 +187,18 @@ class SACAgent(nn.Module):
             "losses/target_mean": target.mean(),
         }
 
-    def actor_update(self, batch) -> dict[str, torch.Tensor]:
+    def actor_update(self, batch, noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         self.num_actor_updates += 1
         diagnose = self.grad_diagnostic_every > 0 and self.num_actor_updates % self.grad_diagnostic_every == 0
         # The critic scores the actions with running statistics and frozen weights.
         with (self.fast.in_mode(self.actor, training=True), self.fast.in_mode(self.critic, training=False),
               self.fast.frozen(self.critic)):
             if diagnose:  # the rare diagnostic needs the rollout's path tensors: plain (eager) code
-                loss, mean_log_prob, info = self.actor_loss(batch, keep_path=True)
+                loss, mean_log_prob, info = self.actor_loss(batch, keep_path=True, noise=noise)
                 grads = torch.autograd.grad(loss, info.pop("path"), retain_graph=True)
                 info.update({f"grad/x{k}_norm": g.norm().detach() for k, g in enumerate(grads)})
             else:
-                loss, mean_log_prob, info = self._actor_loss(batch)
+                loss, mean_log_prob, info = self._actor_loss(batch, **({} if noise is None else {"noise": noise}))
             self.actor_optim.zero_grad(set_to_none=True)
             loss.backward()
             self.actor_optim.step()
@@ -206,10 +214,11 @@ class SACAgent(nn.Module):
         info["losses/alpha"] = self.alpha
         return info
 
-    def actor_loss(self, batch, keep_path: bool = False):
+    def actor_loss(self, batch, keep_path: bool = False, noise=None):
         """L_pi = mean(alpha log p(a|s) - min_i Q_i(s, a)); also the batch's mean log-density."""
         with self.fast.autocast():
-            out = self.actor(batch["obs"], keep_path=keep_path)
+            noise_arg = {} if noise is None else {"noise": noise}
+            out = self.actor(batch["obs"], keep_path=keep_path, **noise_arg)
             q = self._full(self.critic(batch["obs"], out.action).min(0).values)
         log_prob = self._full(out.log_prob)
         loss = (self.alpha * log_prob - q).mean()

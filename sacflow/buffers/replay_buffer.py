@@ -21,7 +21,10 @@ class ReplayBuffer:
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, device: torch.device | str = "cpu",
-                 recent_fraction: float = 0.0, recent_window: int = 2048):
+                 recent_fraction: float = 0.0, recent_window: int = 2048, storage=None):
+        """``storage(capacity, width)`` returns the [capacity, width] tensor to use instead of the buffer's
+        own allocation (one seed's slice of a [seeds, capacity, width] tensor: vectorised seeds gather
+        every seed's minibatch at once)."""
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         self.capacity, self.device = capacity, torch.device(device)
@@ -31,7 +34,12 @@ class ReplayBuffer:
         for key, width in widths.items():
             self.slices[key] = slice(start, start + width)
             start += width
-        self.packed = torch.zeros((capacity, start), dtype=torch.float32, device=self.device)
+        if storage is None:
+            self.packed = torch.zeros((capacity, start), dtype=torch.float32, device=self.device)
+        else:
+            self.packed = storage(capacity, start)
+            if tuple(self.packed.shape) != (capacity, start):
+                raise ValueError(f"replay storage must be [{capacity}, {start}], got {list(self.packed.shape)}")
         self.scalar = {"reward", "terminated"}  # stored as one column, returned as [B]
         pinned = self.device.type == "cuda"
         self._staging = torch.zeros(start, dtype=torch.float32, pin_memory=pinned)
@@ -65,14 +73,22 @@ class ReplayBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        return self.fields(self.packed[self.sample_indices(batch_size)])
+
+    def sample_indices(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Rows of one minibatch, drawn from ``generator`` (default: torch's global one on the device)."""
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         n_recent = batch_size - int(batch_size * (1.0 - self.recent_fraction)) if self.recent_fraction else 0
-        idx = torch.randint(0, self.size, (batch_size - n_recent,), device=self.device)
+        idx = torch.randint(0, self.size, (batch_size - n_recent,), device=self.device, generator=generator)
         if n_recent:
-            age = torch.randint(0, min(self.recent_window, self.size), (n_recent,), device=self.device)
+            age = torch.randint(0, min(self.recent_window, self.size), (n_recent,), device=self.device,
+                                generator=generator)
             idx = torch.cat([idx, (self.ptr - 1 - age) % self.capacity])  # age 0: the newest row
-        rows = self.packed[idx]
+        return idx
+
+    def fields(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Packed rows ([..., width]) as the batch dict."""
         return {key: self._view(rows, key) for key in self.FIELDS}
 
     def state_dict(self) -> dict:

@@ -82,17 +82,22 @@ class FlowPolicy(nn.Module):
         deterministic: bool = False,
         keep_path: bool = False,
         noise_std: float | None = None,
+        noise: torch.Tensor | None = None,
     ) -> PolicyOutput:
         """Sample an action and its joint path log-density.
 
         ``deterministic`` starts from x_0 = 0 (the base mode) and adds no step noise, so
         the action is a deterministic function of the state. ``noise_std`` overrides a
         fixed std for one call (offline-to-online uses 0.05 in the actor loss, 0.02 to act).
+        ``noise`` ([K + 1, B, D] from ``draw_noise``: x_0, then eps_0..eps_{K-1}) replaces the
+        draws from torch's global generator (vectorised seeds draw each seed's from its own).
         """
         noise_std = self.noise_std if noise_std is None else noise_std
         batch, dt = obs.shape[0], 1.0 / self.steps
         if deterministic:
             x = obs.new_zeros(batch, self.act_dim)
+        elif noise is not None:
+            x = noise[0]
         else:
             x = torch.randn(batch, self.act_dim, device=obs.device, dtype=obs.dtype)
         if keep_path:
@@ -110,7 +115,7 @@ class FlowPolicy(nn.Module):
             if deterministic:
                 x = mean
             else:
-                eps = torch.randn_like(mean)
+                eps = torch.randn_like(mean) if noise is None else noise[k + 1]
                 x = mean + torch.exp(log_std) * eps
                 step_log_prob = -(0.5 * eps * eps + HALF_LOG_2PI)
                 if self.logp_sigma_term:
@@ -120,6 +125,10 @@ class FlowPolicy(nn.Module):
                 path.append(x)
         action, log_det = self.squash(x)
         return PolicyOutput(action, None if deterministic else log_prob - log_det, path)
+
+    def draw_noise(self, batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """Every standard-normal draw of one sampled rollout: x_0 and the K step noises."""
+        return torch.randn((self.steps + 1, batch, self.act_dim), generator=generator, device=device)
 
     @staticmethod
     def _corrected_drift(u, x, t, log_std, dt):

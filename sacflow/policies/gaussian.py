@@ -32,16 +32,21 @@ class GaussianPolicy(nn.Module):
         self.logp_sigma_term = logp_sigma_term
         self.squash = TanhSquash(action_low, action_high)
 
-    def forward(self, obs: torch.Tensor, deterministic: bool = False, keep_path: bool = False, noise_std=None):
+    def forward(self, obs: torch.Tensor, deterministic: bool = False, keep_path: bool = False, noise_std=None,
+                noise: torch.Tensor | None = None):
+        """``noise`` ([1, B, D] from ``draw_noise``) replaces the draw from torch's global generator."""
         h = self.trunk(obs)
         mean = self.mean_head(h)
         if deterministic:
             return PolicyOutput(self.squash(mean)[0], None)
         log_std = bounded_log_std(self.log_std_head(h), *self.log_std_bounds)
-        eps = torch.randn_like(mean)
+        eps = torch.randn_like(mean) if noise is None else noise[0]
         x = mean + torch.exp(log_std) * eps
         action, log_det = self.squash(x)
         log_prob = -(0.5 * eps * eps + HALF_LOG_2PI).sum(-1) - log_det
         if self.logp_sigma_term:  # the official JAX baseline omits it (docs/deviations.md)
             log_prob = log_prob - log_std.sum(-1)
         return PolicyOutput(action, log_prob)
+
+    def draw_noise(self, batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        return torch.randn((1, batch, self.mean_head.out_features), generator=generator, device=device)

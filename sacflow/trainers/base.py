@@ -21,7 +21,7 @@ from sacflow.utils.run_info import write_run_info
 
 # Keys a resumed run may change (e.g. to extend a run or switch logging on); any other
 # difference means the run directory holds a different experiment.
-RESUMABLE_KEYS = ("total_steps", "online_steps", "device", "eval", "log_every", "checkpoint_every", "logger")
+RESUMABLE_KEYS = ("total_steps", "online_steps", "device", "threads", "eval", "log_every", "checkpoint_every", "logger")
 
 
 def differing_key(old: dict, new: dict, prefix: str = "") -> str | None:
@@ -65,11 +65,12 @@ class Trainer:
         print(f"[sacflow] resuming {self.out_dir} from step {self.step}")
         return ckpt
 
-    def save_checkpoint(self, **extra) -> None:
+    def save_checkpoint(self, path: Path | None = None, **extra) -> None:
+        """Atomically to ``checkpoints/latest.pt``, or to ``path`` (the vectorised-seeds trainer's two-phase save)."""
         state = {"config": self.cfg_dict, "rng": capture_rng_state(), "wandb_run_id": self.logger.wandb_run_id,
                  "agent": self.agent.checkpoint_state(), "buffer": self.buffer.state_dict(), "step": self.step,
                  "episode": self.episode, **extra}
-        save_atomic(state, latest_path(self.out_dir))
+        save_atomic(state, path or latest_path(self.out_dir))
 
     def eval_modes(self) -> list[str]:
         """The evaluation modes switched on in ``eval`` (deterministic and/or stochastic)."""
@@ -105,8 +106,10 @@ class Trainer:
             return True
         return False
 
-    def finish(self, **plot_kwargs) -> None:
-        self.save_checkpoint()
+    def finish(self, save: bool = True, **plot_kwargs) -> None:
+        """The final checkpoint (unless the caller saved it), the learning-curve plot, the logger closed."""
+        if save:
+            self.save_checkpoint()
         plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=self.cfg.run_name, **plot_kwargs)
         self.logger.close()
         print(f"[sacflow] done: {self.out_dir}")

@@ -37,8 +37,14 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 
 class OnlineTrainer(Trainer):
-    def __init__(self, cfg: DictConfig, out_dir: str | Path):
+    def __init__(self, cfg: DictConfig, out_dir: str | Path, buffer_storage=None,
+                 generator: torch.Generator | None = None):
+        """``buffer_storage`` and ``generator`` are set by the vectorised-seeds trainer (online_seeds.py):
+        the replay rows live in its [seeds, capacity, width] tensor (``buffer_storage(capacity, width)``
+        returns this seed's slice), and the generator (saved in the
+        checkpoint) draws this seed's minibatches and policy noise."""
         super().__init__(cfg, out_dir)
+        self.generator = generator
         self.num_envs, self.utd = cfg.num_envs, cfg.utd
         if cfg.total_steps % self.num_envs:
             raise ConfigError("total_steps", f"{cfg.total_steps} is not a multiple of num_envs={self.num_envs}")
@@ -51,7 +57,8 @@ class OnlineTrainer(Trainer):
         self.agent = get_class(cfg.agent.cls).build(cfg, obs_dim, act_dim, self.low, self.high).to(self.device)
         # Uniform replay, except for agents whose recipe samples recent transitions more (FlowRL).
         self.buffer = ReplayBuffer(min(cfg.buffer_size, max(cfg.total_steps, 1)), obs_dim, act_dim, self.device,
-                                   cfg.agent.get("replay_recent_fraction", 0.0), cfg.agent.get("replay_recent_window", 1))
+                                   cfg.agent.get("replay_recent_fraction", 0.0), cfg.agent.get("replay_recent_window", 1),
+                                   buffer_storage)
         self.action_rng = np.random.default_rng(cfg.seed)  # uniform warm-up actions
         self.eval_env = None  # built at the first evaluation (worker processes are not free)
         self.latest: dict[str, torch.Tensor] = {}  # last value of every update metric (actor ones come every policy_delay)
@@ -62,11 +69,15 @@ class OnlineTrainer(Trainer):
             set_generator_state(self.action_rng, checkpoint["action_rng"])
             self.collector.load_state_dict(checkpoint["envs"])
             self.latest = checkpoint["latest_metrics"]
+            if self.generator is not None:
+                self.generator.set_state(checkpoint["generator"])
         self.open_logger(checkpoint)
+        self.last_log = (time.perf_counter(), self.step)  # (time, step) of the last update row, for time/sps
 
-    def save_checkpoint(self) -> None:
-        super().save_checkpoint(action_rng=generator_state(self.action_rng), envs=self.collector.state_dict(),
-                                latest_metrics=self.latest)
+    def save_checkpoint(self, path: Path | None = None) -> None:
+        extra = {} if self.generator is None else {"generator": self.generator.get_state()}
+        super().save_checkpoint(path, action_rng=generator_state(self.action_rng), envs=self.collector.state_dict(),
+                                latest_metrics=self.latest, **extra)
 
     # ---------------------------------------------------------------- helpers
     def _act(self, obs: np.ndarray) -> np.ndarray:
@@ -105,35 +116,47 @@ class OnlineTrainer(Trainer):
         self.logger.log("eval", {**metrics, "time/eval_seconds": time.perf_counter() - start}, self.step)
 
     # ---------------------------------------------------------------- loop
+    def collect(self, actions: np.ndarray) -> list:
+        """One vector step: store its transitions; returns the episodes it finished."""
+        batch, finished = self.collector.step(actions)
+        for i in range(self.num_envs):
+            self.buffer.add(batch.obs[i], batch.action[i], batch.reward[i], batch.next_obs[i],
+                            float(batch.terminated[i]))
+        self.step += self.num_envs
+        return finished
+
+    def after_step(self, before: int, finished: list, checkpoint: bool = True) -> None:
+        """What follows a vector step's updates: update and eval rows, episode rows, the checkpoint."""
+        cfg = self.cfg
+        if crossed(before, self.step, cfg.log_every):
+            now = time.perf_counter()
+            sps = (self.step - self.last_log[1]) / max(now - self.last_log[0], 1e-9)
+            self.last_log = (now, self.step)
+            metrics = {k: float(v) for k, v in self.latest.items() if not k.startswith("grad/")}
+            self.logger.log("update", {**metrics, "time/sps": sps}, self.step)
+        if crossed(before, self.step, cfg.eval.every):
+            self._evaluate()
+        for episode in finished:
+            self._log_episode(episode)
+        if checkpoint and crossed(before, self.step, cfg.checkpoint_every):
+            self.save_checkpoint()
+
     def run(self) -> None:
         cfg = self.cfg
         if self.already_complete(cfg.total_steps):
             return
         progress = Progress(cfg.total_steps, self.step, disable=not cfg.logger.progress)
-        last_log_time, last_log_step = time.perf_counter(), self.step
         while self.step < cfg.total_steps:
             before = self.step
-            batch, finished = self.collector.step(self._act(self.collector.obs))
-            for i in range(self.num_envs):
-                self.buffer.add(batch.obs[i], batch.action[i], batch.reward[i], batch.next_obs[i],
-                                float(batch.terminated[i]))
-            self.step += self.num_envs
+            finished = self.collect(self._act(self.collector.obs))
             self._update(self._updates_due(before))
-            if crossed(before, self.step, cfg.log_every):
-                now = time.perf_counter()
-                sps = (self.step - last_log_step) / max(now - last_log_time, 1e-9)
-                last_log_time, last_log_step = now, self.step
-                metrics = {k: float(v) for k, v in self.latest.items() if not k.startswith("grad/")}
-                self.logger.log("update", {**metrics, "time/sps": sps}, self.step)
-            if crossed(before, self.step, cfg.eval.every):
-                self._evaluate()
             progress.update(self.num_envs, ret=f"{self.collector.returns[0]:.0f}")
-            for episode in finished:
-                self._log_episode(episode)
-            if crossed(before, self.step, cfg.checkpoint_every):
-                self.save_checkpoint()
+            self.after_step(before, finished)
         progress.close()
         self.finish()
+        self.close_envs()
+
+    def close_envs(self) -> None:
         self.collector.close()
         if self.eval_env is not None:
             self.eval_env.close()

@@ -46,9 +46,15 @@ def _collect() -> dict[str, Any]:
         "python": sys.version,
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
+        "torch_threads": _torch_threads(),  # what ``threads`` resolved to (sacflow/utils/threads.py)
         "packages": {name: _version(name) for name in _PACKAGES},
         "git": _git_state(Path(__file__).resolve().parent),
     }
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")  # imported by every trainer; not imported here for it
+    return torch.get_num_threads() if torch else None
 
 
 def _version(package: str) -> str:

@@ -1,0 +1,148 @@
+"""N seeds of the from-scratch online regime in one process (``seeds=[0,1,2]``).
+
+Each seed is a full single-seed ``OnlineTrainer`` (a "lane"): its own envs, seeded as its
+single-seed run; its own replay rows (a slice of one [seeds, capacity, width] tensor); its own
+run folder ``.../seed<N>/`` with the CSVs, config, run info and checkpoints a single-seed run
+writes, so ``sacflow.report``, resume and the plots see N ordinary runs. What is shared is the
+compute: the lanes' agents are stacked into one ``VectorisedSAC`` (one vmapped forward/backward
+per update for all seeds) and, after the warm-up, one vmapped policy call acts for all of them.
+Each lane's minibatch rows and policy noise come from its own ``torch.Generator`` (seeded with
+its seed, saved in its checkpoint).
+
+Checkpoints are two-phase so that all lanes always resume from the same step: every lane first
+writes ``checkpoints/pending.pt``, then each is renamed over ``latest.pt``. A run killed between
+the phases finishes the renames when it restarts (all pending files complete) or drops them.
+Not vectorised (refused by ``check_vectorised``): other trainers and agents, and the rare gradient
+diagnostic (``agent.grad_diagnostic_every``), which needs each seed's own backward pass.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from sacflow.agents.vectorised_sac import VectorisedSAC
+from sacflow.config_checks import ConfigError
+from sacflow.logging.progress import Progress
+from sacflow.trainers.online import OnlineTrainer, crossed
+from sacflow.utils.checkpoint import latest_path
+from sacflow.utils.device import resolve_device
+
+
+def lane_config(cfg: DictConfig, seed: int) -> DictConfig:
+    """The single-seed config of one lane: ``seed`` set, ``seeds`` cleared (so its checkpoint is a
+    single-seed run's, resumable either way)."""
+    return OmegaConf.merge(cfg, {"seed": seed, "seeds": None})
+
+
+def lane_dirs(cfg: DictConfig) -> list[Path]:
+    """``out_dir`` resolved per seed (``.../seed<N>`` by default); ``<out_dir>/seed<N>`` when it does not name the seed."""
+    dirs = [Path(str(lane_config(cfg, s).out_dir)) for s in cfg.seeds]
+    if len(set(dirs)) < len(dirs):
+        dirs = [Path(str(cfg.out_dir)) / f"seed{s}" for s in cfg.seeds]
+    return dirs
+
+
+def pending_path(out_dir: Path) -> Path:
+    return latest_path(out_dir).with_name("pending.pt")
+
+
+def settle_pending(out_dirs: list[Path]) -> None:
+    """Finish or drop an interrupted two-phase save, so every lane's latest.pt is from one step."""
+    pending = [pending_path(d) for d in out_dirs]
+    complete = all(p.exists() for p in pending)
+    for p, d in zip(pending, out_dirs):
+        if p.exists():
+            if complete:
+                os.replace(p, latest_path(d))
+            else:
+                p.unlink()
+
+
+class VectorisedSeedsTrainer:
+    def __init__(self, cfg: DictConfig, out_dir: str | Path):
+        self.cfg = cfg
+        seeds = list(cfg.seeds)
+        dirs = lane_dirs(cfg)
+        settle_pending(dirs)
+        self.device = device = resolve_device(cfg.device)
+        self.storage: torch.Tensor | None = None
+        self.lanes: list[OnlineTrainer] = []
+        for i, (seed, out) in enumerate(zip(seeds, dirs)):
+            generator = torch.Generator(device).manual_seed(seed)
+            self.lanes.append(OnlineTrainer(lane_config(cfg, seed), out, partial(self._replay_rows, i), generator))
+        steps = {lane.step for lane in self.lanes}
+        if len(steps) > 1:
+            raise ConfigError("seeds", f"the lanes' checkpoints are at different steps {sorted(steps)}; "
+                                       "resume them one by one (seed=N) or use a new out_dir")
+        self.vec = VectorisedSAC([lane.agent for lane in self.lanes], [lane.generator for lane in self.lanes])
+        self.step = self.lanes[0].step
+
+    def _replay_rows(self, i: int, capacity: int, width: int) -> torch.Tensor:
+        """Lane i's slice of one [seeds, capacity, width] tensor: one gather draws every seed's minibatch."""
+        if self.storage is None:
+            self.storage = torch.zeros((len(self.cfg.seeds), capacity, width), device=self.device)
+        return self.storage[i]
+
+    @property
+    def logger(self):  # launch.py closes the trainer's logger on the way out; here every lane's
+        return _Loggers([lane.logger for lane in self.lanes])
+
+    def _act(self) -> np.ndarray:
+        first = self.lanes[0]
+        if first.step < self.cfg.learning_starts:  # each lane's own uniform warm-up draws
+            return np.stack([lane._act(lane.collector.obs) for lane in self.lanes])
+        obs = torch.as_tensor(np.stack([lane.collector.obs for lane in self.lanes]), dtype=torch.float32,
+                              device=first.device)
+        return self.vec.act(obs).cpu().numpy()
+
+    def _update(self, count: int) -> None:
+        rows_of_seed = torch.arange(len(self.lanes), device=self.storage.device)[:, None]
+        for _ in range(count):
+            idx = torch.stack([lane.buffer.sample_indices(self.cfg.batch_size, lane.generator) for lane in self.lanes])
+            info = self.vec.update(self.lanes[0].buffer.fields(self.storage[rows_of_seed, idx]))
+            for i, lane in enumerate(self.lanes):
+                lane.latest.update({k: v[i] for k, v in info.items()})
+
+    def save_checkpoint(self) -> None:
+        self.vec.export_optimizer_states()
+        for lane in self.lanes:
+            lane.save_checkpoint(pending_path(lane.out_dir))
+        for lane in self.lanes:
+            os.replace(pending_path(lane.out_dir), latest_path(lane.out_dir))
+
+    def run(self) -> None:
+        cfg, lanes = self.cfg, self.lanes
+        complete = [lane.already_complete(cfg.total_steps) for lane in lanes]  # each closes its logger if so
+        if all(complete):
+            return
+        progress = Progress(cfg.total_steps, self.step, disable=not cfg.logger.progress)
+        while self.step < cfg.total_steps:
+            before = self.step
+            finished = [lane.collect(actions) for lane, actions in zip(lanes, self._act())]
+            self.step = lanes[0].step
+            self._update(lanes[0]._updates_due(before))
+            progress.update(lanes[0].num_envs, ret=f"{np.mean([lane.collector.returns[0] for lane in lanes]):.0f}")
+            for lane, done in zip(lanes, finished):
+                lane.after_step(before, done, checkpoint=False)
+            if crossed(before, self.step, cfg.checkpoint_every):
+                self.save_checkpoint()
+        progress.close()
+        self.save_checkpoint()
+        for lane in lanes:
+            lane.finish(save=False)
+            lane.close_envs()
+
+
+class _Loggers:
+    def __init__(self, loggers):
+        self.loggers = loggers
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
