@@ -28,6 +28,11 @@ from sacflow.utils.device import resolve_device
 from sacflow.utils.instantiate import instantiate
 
 
+def noise_kwargs(noise: torch.Tensor | None) -> dict:
+    """``noise=`` only when given: subclasses and non-SAC actors draw their own and take no such argument."""
+    return {} if noise is None else {"noise": noise}
+
+
 class SACAgent(nn.Module):
     def __init__(
         self,
@@ -142,16 +147,14 @@ class SACAgent(nn.Module):
             self._polyak_update()
         if self.num_updates % self.policy_delay == 0:
             for j in range(self.actor_updates):
-                info.update(self.actor_update(batch) if not noise else self.actor_update(batch, noise["actor"][j]))
+                info.update(self.actor_update(batch, **noise_kwargs(noise["actor"][j] if noise else None)))
         return info
 
     def critic_update(self, batch, noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         # The next actions come from the policy with running statistics (eval mode); the mode
         # switch stays outside the compiled functions so each one sees a single mode.
         with self.fast.in_mode(self.actor, training=False):
-            # Subclasses draw their own next actions: noise is passed only when given (loud otherwise).
-            args = (batch["next_obs"],) if noise is None else (batch["next_obs"], noise)
-            next_action, next_log_prob = self._next_action(*args)
+            next_action, next_log_prob = self._next_action(batch["next_obs"], **noise_kwargs(noise))
         loss, info = self._critic_loss(batch, next_action, next_log_prob)
         self.critic_optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -161,8 +164,7 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def _next_action_impl(self, next_obs, noise=None):
         with self.fast.autocast():
-            # Only SAC-family actors take explicit noise (draw_noise); others are called as they are.
-            out = self.actor(next_obs) if noise is None else self.actor(next_obs, noise=noise)
+            out = self.actor(next_obs, **noise_kwargs(noise))
         return self._full(out.action), self._full(out.log_prob)
 
     def critic_loss(self, batch, next_action, next_log_prob):
@@ -198,7 +200,7 @@ class SACAgent(nn.Module):
                 grads = torch.autograd.grad(loss, info.pop("path"), retain_graph=True)
                 info.update({f"grad/x{k}_norm": g.norm().detach() for k, g in enumerate(grads)})
             else:
-                loss, mean_log_prob, info = self._actor_loss(batch, **({} if noise is None else {"noise": noise}))
+                loss, mean_log_prob, info = self._actor_loss(batch, **noise_kwargs(noise))
             self.actor_optim.zero_grad(set_to_none=True)
             loss.backward()
             self.actor_optim.step()
@@ -217,8 +219,7 @@ class SACAgent(nn.Module):
     def actor_loss(self, batch, keep_path: bool = False, noise=None):
         """L_pi = mean(alpha log p(a|s) - min_i Q_i(s, a)); also the batch's mean log-density."""
         with self.fast.autocast():
-            noise_arg = {} if noise is None else {"noise": noise}
-            out = self.actor(batch["obs"], keep_path=keep_path, **noise_arg)
+            out = self.actor(batch["obs"], keep_path=keep_path, **noise_kwargs(noise))
             q = self._full(self.critic(batch["obs"], out.action).min(0).values)
         log_prob = self._full(out.log_prob)
         loss = (self.alpha * log_prob - q).mean()
