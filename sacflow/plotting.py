@@ -1,4 +1,8 @@
-"""Learning-curve plot from a run's metric CSVs (``train.csv``, ``eval.csv``)."""
+"""Learning-curve plot from a run's metric CSVs (``train.csv``, ``eval.csv``).
+
+``plot_run_learning_curve`` draws a run's ``learning_curve.png`` from its config alone, so the trainer
+(at the end of a run) and ``sacflow-plot`` (at any time) draw the same figure.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from sacflow.envs.manipulation import SUITES
+
+LEARNING_CURVE_PNG = "learning_curve.png"
 
 # (file, column, legend label, line style) of the curves of each regime.
 RETURN_CURVES = (
@@ -19,6 +27,24 @@ SUCCESS_CURVES = (
     ("train.csv", "train/success", "train episode success", {"alpha": 0.3, "linewidth": 0.8}),
     ("eval.csv", "eval/success", "eval success rate", {"marker": "o", "markersize": 3}),
 )
+
+
+def learning_curve_kwargs(config: dict) -> dict:
+    """The curves and axis labels of a run's regime, from its resolved config: success rates on the
+    manipulation suites (whose x axis starts with the offline or pretraining updates), returns otherwise."""
+    trainer = config.get("trainer", "online")
+    if trainer == "offline_to_online":
+        return {"curves": SUCCESS_CURVES, "ylabel": "success", "xlabel": "offline updates, then environment steps"}
+    if trainer == "on_policy" and config["env"].get("suite") in SUITES:
+        return {"curves": SUCCESS_CURVES, "ylabel": "success", "xlabel": "pretraining updates, then environment steps"}
+    return {"curves": RETURN_CURVES}
+
+
+def plot_run_learning_curve(run_dir: str | os.PathLike, config: dict, path_png: str | os.PathLike | None = None) -> Path:
+    """The run's learning curve, titled with its run_name, to ``<run_dir>/learning_curve.png`` unless ``path_png``."""
+    run_dir = Path(run_dir)
+    return plot_learning_curve(run_dir, path_png or run_dir / LEARNING_CURVE_PNG, title=config["run_name"],
+                               **learning_curve_kwargs(config))
 
 
 def plot_learning_curve(out_dir: str | os.PathLike, path_png: str | os.PathLike, title: str | None = None,

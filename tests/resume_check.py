@@ -44,7 +44,7 @@ def resume(cmd, out_dir, killed_at, env):
     """Re-run the killed command: it must finish and say it resumed from the checkpoint's step."""
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming {out_dir} from step {killed_at}" in result.stdout
+    assert f"run folder: {out_dir} (resuming from step {killed_at})" in result.stdout
 
 
 def assert_same_run(reference, resumed, tables, unique_steps=()):

@@ -154,8 +154,30 @@ def test_a_run_in_progress_is_read_as_it_stands(tmp_path):
 def test_runs_that_are_not_seeds_of_one_experiment_are_refused(tmp_path, capsys):
     hand_made_run(tmp_path, 0, 1.0)
     hand_made_run(tmp_path, 1, 1.0, overrides=["batch_size=64"])
-    with pytest.raises(ReportError, match="differ in batch_size; report them separately"):
+    with pytest.raises(ReportError, match=r"differ in batch_size \(512 vs 64\); report them separately"):
         group_runs(load_runs([tmp_path]))
     assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("sacflow-report: Hopper-v4 sac_gaussian-sac: ") and line.endswith("batch_size; report them separately")
+    assert line.startswith("sacflow-report: Hopper-v4 sac_gaussian-sac: ")
+    assert line.endswith("differ in batch_size (512 vs 64); report them separately")
+
+
+def test_one_seed_twice_is_refused_with_the_way_out(tmp_path, capsys):
+    # Seed 1 copied to another folder (seed 0 sorts first, so the two are not compared with it): the
+    # message names both copies and how to report them.
+    hand_made_run(tmp_path / "a", 0, 1.0)
+    first, copy = hand_made_run(tmp_path / "a", 1, 1.0), hand_made_run(tmp_path / "b", 1, 1.0)
+    assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"sacflow-report: {first} and {copy} are both seed 1 of Hopper-v4 sac_gaussian-sac; report them "
+                    f"separately (sacflow-report {first}, sacflow-report {copy}) or pass only one of them")
+
+
+def test_one_seed_twice_with_other_overrides_names_the_difference(tmp_path, capsys):
+    hand_made_run(tmp_path / "a", 0, 1.0)
+    hand_made_run(tmp_path / "a", 1, 1.0)
+    hand_made_run(tmp_path / "b", 1, 1.0, overrides=["gamma=0.98"])  # seed 1 again, not next to the first run
+    assert main([str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "are both seed 1 of Hopper-v4 sac_gaussian-sac (different experiments: they differ in gamma (0.99 vs 0.98))" in line
+    assert line.endswith("or pass only one of them")

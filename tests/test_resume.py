@@ -55,6 +55,7 @@ def test_resume_refuses_a_different_experiment(tmp_path):
     try:
         OnlineTrainer(cfg, out)
     except ValueError as err:
-        assert str(err).startswith("gamma: differs from the run being resumed")
+        assert str(err) == (f"gamma: 0.9 here, but the run in {out} has 0.99; a different run needs its own folder: "
+                            "out_dir=<path>")
     else:
         raise AssertionError("resuming with another gamma must fail")

@@ -121,7 +121,7 @@ def test_sweep_then_preempted_sweep_resumes_exactly(slurm_cluster, tmp_path, sub
 
     for seed in SEEDS:
         out = preempted / f"seed{seed}"
-        resumed = re.findall(rf"resuming {re.escape(str(out))} from step (\d+)", job_log(preempted, seed))
+        resumed = re.findall(rf"run folder: {re.escape(str(out))} \(resuming from step (\d+)\)", job_log(preempted, seed))
         assert len(resumed) == 1 and int(resumed[0]) > 0, job_log(preempted, seed)[-3000:]
         assert "Restarts=1" in slurm_cluster.scontrol("show", "job", task_dir(preempted, seed).name)
         expected, actual = logged(reference / f"seed{seed}"), logged(out)

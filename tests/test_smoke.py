@@ -43,4 +43,4 @@ def test_launch_entry_point_runs(tmp_path, subprocess_env):
     assert (tmp_path / ".hydra" / "config.yaml").exists() and (tmp_path / "tb").is_dir()
     # Re-running a finished run is a no-op, not a restart.
     again = subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=300, check=False)
-    assert again.returncode == 0 and "already complete" in again.stdout
+    assert again.returncode == 0 and "already holds a finished run" in again.stdout

@@ -8,6 +8,7 @@ native reward counts misplaced cubes).
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -57,10 +58,22 @@ class ManipulationEnvSpec:
         return SparseReward(env) if self.sparse else env
 
 
+class IgnoringCtrlC:
+    """Builds the env in a worker process that ignores SIGINT: a terminal's Ctrl-C reaches the whole process
+    group, and the trainer, not its workers, decides when to stop (sacflow/utils/interrupt.py)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def __call__(self) -> gym.Env:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return self.spec()
+
+
 def make_vector_env(spec: ManipulationEnvSpec, num_envs: int, asynchronous: bool) -> gym.vector.VectorEnv:
     """``num_envs`` copies for parallel evaluation; ``asynchronous`` puts each in its own process."""
     if num_envs < 1:
         raise ValueError(f"eval.workers must be >= 1, got {num_envs}")
     if asynchronous:
-        return gym.vector.AsyncVectorEnv([spec] * num_envs, context="fork")
+        return gym.vector.AsyncVectorEnv([IgnoringCtrlC(spec)] * num_envs, context="fork")
     return gym.vector.SyncVectorEnv([spec] * num_envs)

@@ -36,6 +36,8 @@ class Logger:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._tables: dict[str, CsvTable] = {}
+        # The last value of every number logged, and ``step/<table>`` of each table's last row (the progress bar's).
+        self.latest: dict[str, float] = {}
         if resume_step is not None:
             # Rows logged after the checkpoint will be logged again by the resumed run.
             for path in sorted(self.out_dir.glob("*.csv")):
@@ -66,6 +68,8 @@ class Logger:
         if table not in self._tables:
             self._tables[table] = CsvTable(self.out_dir / f"{table}.csv")
         self._tables[table].write({"step": step, **metrics})
+        self.latest.update({k: v for k, v in metrics.items() if isinstance(v, numbers.Real)})
+        self.latest[f"step/{table}"] = step
 
         if self._tb is not None:
             for key, value in metrics.items():

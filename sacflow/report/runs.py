@@ -8,9 +8,11 @@ the seed: anything else differing (outside the keys a resume may change) is an e
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -109,15 +111,40 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
         groups.setdefault(run.group, []).append(run)
     for (task, method), members in groups.items():
         members.sort(key=lambda run: (run.seed, str(run.path)))
+        for previous, run in pairwise(members):  # sorted: runs of one seed are neighbours
+            if run.seed == previous.seed:
+                raise _seed_clash(task, method, previous, run)
         first = members[0]
         for other in members[1:]:
-            if other.seed == first.seed:
-                raise ReportError(f"{task} {method}: {first.path} and {other.path} are both seed {first.seed}")
-            key = differing_key(_shared(first.config), _shared(other.config))
-            if key is not None:
-                raise ReportError(f"{task} {method}: {first.path} and {other.path} differ in {key}; "
+            difference = _difference(first, other)
+            if difference:
+                raise ReportError(f"{task} {method}: {first.path} and {other.path} differ in {difference}; "
                                   "report them separately")
     return dict(sorted(groups.items()))
+
+
+def _seed_clash(task: str, method: str, a: Run, b: Run) -> ReportError:
+    """Typically the same method and seed run twice with other overrides into two out_dirs, or a copied folder."""
+    difference = _difference(a, b)
+    also = f" (different experiments: they differ in {difference})" if difference else ""
+    return ReportError(f"{a.path} and {b.path} are both seed {a.seed} of {task} {method}{also}; report them "
+                       f"separately (sacflow-report {a.path}, sacflow-report {b.path}) or pass only one of them")
+
+
+def _difference(a: Run, b: Run) -> str | None:
+    """The first key in which two runs' configs differ beyond the seed, with both values: 'key (x vs y)'."""
+    key = differing_key(_shared(a.config), _shared(b.config))
+    if key is None:
+        return None
+    return f"{key} ({_value_at(a.config, key)} vs {_value_at(b.config, key)})"
+
+
+def _value_at(config: dict, dotted_key: str) -> str:
+    """One line, as JSON (null for an absent key), whatever the value's type."""
+    value = config
+    for part in dotted_key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return json.dumps(value, default=str)
 
 
 def _shared(config: dict) -> dict:

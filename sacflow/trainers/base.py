@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from sacflow.config_checks import ConfigError
 from sacflow.logging.logger import Logger
-from sacflow.plotting import plot_learning_curve
+from sacflow.logging.progress import Progress, status_of
+from sacflow.plotting import plot_run_learning_curve
 from sacflow.utils.checkpoint import latest_path, load, save_atomic
 from sacflow.utils.device import resolve_device
 from sacflow.utils.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -39,6 +40,17 @@ def differing_key(old: dict, new: dict, prefix: str = "") -> str | None:
     return None
 
 
+def value_at(config: dict, dotted: str):
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+def checkpoint_interval(every: int | str, total: int) -> int:
+    """``checkpoint_every``, where ``auto`` is every 10% of a run of ``total`` steps, at most 10k steps apart."""
+    return max(1, min(10_000, total // 10)) if every == "auto" else every
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig, out_dir: str | Path):
         self.cfg, self.out_dir = cfg, Path(out_dir)
@@ -57,12 +69,12 @@ class Trainer:
         ckpt = load(path, map_location=self.device)
         key = differing_key(ckpt["config"], self.cfg_dict)
         if key is not None:
-            raise ConfigError(key, f"differs from the run being resumed in {self.out_dir}; use a new out_dir")
+            raise ConfigError(key, f"{value_at(self.cfg_dict, key)!r} here, but the run in {self.out_dir} has "
+                                   f"{value_at(ckpt['config'], key)!r}; a different run needs its own folder: out_dir=<path>")
         restore_rng_state(ckpt["rng"])
         self.agent.load_checkpoint_state(ckpt["agent"])
         self.buffer.load_state_dict(ckpt["buffer"])
         self.step, self.episode = ckpt["step"], ckpt["episode"]
-        print(f"[sacflow] resuming {self.out_dir} from step {self.step}")
         return ckpt
 
     def save_checkpoint(self, path: Path | None = None, **extra) -> None:
@@ -97,19 +109,32 @@ class Trainer:
             resume_step=self.step,
             wandb_run_id=checkpoint["wandb_run_id"] if checkpoint else None,
         )
-        write_run_info(self.out_dir, self.cfg_dict)
+        write_run_info(self.out_dir, self.cfg_dict, resumed_from=self.step if checkpoint else None)
+        start = f"resuming from step {self.step}" if checkpoint else "fresh start"
+        print(f"[sacflow] run folder: {self.out_dir} ({start})")
+
+    def checkpoint_interval(self, total: int) -> int:
+        return checkpoint_interval(self.cfg.checkpoint_every, total)
+
+    def progress_bar(self, total: int) -> Progress:
+        """Steps/s, ETA, the last episode's return and the last evaluation, from the logger's latest rows."""
+        return Progress(total, self.step, disable=not self.cfg.logger.progress,
+                        status=lambda: status_of(self.logger.latest))
 
     def already_complete(self, total: int) -> bool:
         if self.step >= total and self.step > 0:
-            print(f"[sacflow] {self.out_dir} already complete at step {self.step}")
+            print(f"[sacflow] {self.out_dir} already holds a finished run at step {self.step} (this config asks for "
+                  f"{total}); nothing to do. A new run needs its own folder: out_dir=<path>")
             self.logger.close()
             return True
         return False
 
-    def finish(self, save: bool = True, **plot_kwargs) -> None:
-        """The final checkpoint (unless the caller saved it), the learning-curve plot, the logger closed."""
+    def finish(self, save: bool = True) -> None:
+        """The final checkpoint (unless the caller saved it), the learning-curve plot, the logger closed.
+
+        The plot's curves follow the config, as ``sacflow-plot`` redraws them."""
         if save:
             self.save_checkpoint()
-        plot_learning_curve(self.out_dir, self.out_dir / "learning_curve.png", title=self.cfg.run_name, **plot_kwargs)
+        plot_run_learning_curve(self.out_dir, self.cfg_dict)
         self.logger.close()
         print(f"[sacflow] done: {self.out_dir}")

@@ -30,9 +30,8 @@ from sacflow.buffers.chunk_buffer import ChunkReplayBuffer
 from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.envs.manipulation import ManipulationEnvSpec, sparse_reward
 from sacflow.evaluation import evaluate_chunked
-from sacflow.logging.progress import Progress
-from sacflow.plotting import SUCCESS_CURVES
 from sacflow.trainers.base import Trainer
+from sacflow.utils.interrupt import StopSignals
 
 EPISODE_SEED_STRIDE = 1_000_003
 
@@ -72,6 +71,7 @@ class OfflineToOnlineTrainer(Trainer):
             raise ConfigError("agent.horizon", f"{self.horizon} exceeds the dataset's {len(dataset)} transitions")
         self.buffer = ChunkReplayBuffer(dataset, cfg.online_steps, self.device)
         self.eval_env = None  # built at the first evaluation (worker processes are not free)
+        self.checkpoint_every = self.checkpoint_interval(self.total_steps)
         self.open_logger(self.resume())
 
     @property
@@ -118,19 +118,20 @@ class OfflineToOnlineTrainer(Trainer):
         cfg = self.cfg
         if self.already_complete(self.total_steps):
             return
-        progress = Progress(self.total_steps, self.step, disable=not cfg.logger.progress)
+        progress = self.progress_bar(self.total_steps)
         latest: dict[str, torch.Tensor] = {}
         clock = [time.perf_counter(), self.step]
-        if self.step < cfg.offline_steps:
-            self._offline_phase(progress, latest, clock)
-        if self.step < self.total_steps:
-            self._online_phase(progress, {}, clock)  # fresh: offline-only metrics do not carry over
+        with StopSignals() as stop:
+            if self.step < cfg.offline_steps:
+                self._offline_phase(progress, latest, clock, stop)
+            if self.step < self.total_steps:
+                self._online_phase(progress, {}, clock, stop)  # fresh: offline-only metrics do not carry over
         progress.close()
-        self.finish(curves=SUCCESS_CURVES, ylabel="success", xlabel="offline updates, then environment steps")
+        self.finish()
         if self.eval_env is not None:
             self.eval_env.close()
 
-    def _offline_phase(self, progress, latest, clock) -> None:
+    def _offline_phase(self, progress, latest, clock, stop: StopSignals) -> None:
         cfg = self.cfg
         while self.step < cfg.offline_steps:
             latest.update(self.agent.offline_update(self._sample()))
@@ -140,17 +141,19 @@ class OfflineToOnlineTrainer(Trainer):
                 self._log_updates(latest, clock)
             if self._eval_due(self.step, self.step == cfg.offline_steps):
                 self._evaluate()
-            if self.step % cfg.checkpoint_every == 0:
+            if self.step % self.checkpoint_every == 0:
                 self.save_checkpoint()
+            stop.exit_if_asked(self.save_checkpoint, self.out_dir, self.step)
 
     def _reset(self) -> np.ndarray:
         return self.env.reset(seed=self.cfg.seed * EPISODE_SEED_STRIDE + self.episode)[0]
 
-    def _online_phase(self, progress, latest, clock) -> None:
-        cfg, offline = self.cfg, self.cfg.offline_steps
+    def _online_phase(self, progress, latest, clock, stop: StopSignals) -> None:
+        cfg, offline, every = self.cfg, self.cfg.offline_steps, self.checkpoint_every
         obs, queue = self._reset(), []
         ep_return, ep_length = 0.0, 0
-        next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        next_checkpoint = (self.step // every + 1) * every
+        stop.announce = "finishing this episode (online checkpoints fall between episodes)"
         while self.step < self.total_steps:
             if not queue:  # open-loop execution of a whole chunk
                 queue = list(np.clip(self._act(obs), -1.0, 1.0).reshape(self.horizon, self.act_dim))
@@ -174,5 +177,6 @@ class OfflineToOnlineTrainer(Trainer):
                                           "phase": 1}, self.step)
                 if self.step >= next_checkpoint:
                     self.save_checkpoint()
-                    next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+                    next_checkpoint = (self.step // every + 1) * every
+                stop.exit_if_asked(self.save_checkpoint, self.out_dir, self.step)
                 obs, queue, ep_return, ep_length = self._reset(), [], 0.0, 0

@@ -38,10 +38,9 @@ from sacflow.envs.chunked import ChunkedActions
 from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec
 from sacflow.envs.mujoco import make_mujoco_env
 from sacflow.evaluation import evaluate, evaluate_chunked
-from sacflow.logging.progress import Progress
-from sacflow.plotting import RETURN_CURVES, SUCCESS_CURVES
 from sacflow.trainers.base import Trainer
 from sacflow.trainers.offline_to_online import EPISODE_SEED_STRIDE, load_dataset
+from sacflow.utils.interrupt import StopSignals
 
 
 class RolloutCarry:
@@ -104,6 +103,7 @@ class OnPolicyTrainer(Trainer):
         self.agent = get_class(a.cls).build(cfg, obs_dim, act_dim, low, high).to(self.device)
         self.dataset = load_dataset(cfg, inner) if self.pretrain_steps else None
         self.buffer = RolloutCarry(self.num_envs, cfg.gamma, a.get("reward_norm", False))
+        self.checkpoint_every = self.checkpoint_interval(self.total_steps)
         self.open_logger(self.resume())
 
     def _env_maker(self, cfg, model_seed: int):
@@ -139,21 +139,21 @@ class OnPolicyTrainer(Trainer):
     def run(self) -> None:
         if self.already_complete(self.total_steps):
             return
-        progress = Progress(self.total_steps, self.step, disable=not self.cfg.logger.progress)
-        if self.step < self.pretrain_steps:
-            self._pretrain(progress)
-        while self.env_steps < self.cfg.total_steps:
-            self._iteration(progress)
+        progress = self.progress_bar(self.total_steps)
+        with StopSignals() as stop:
+            if self.step < self.pretrain_steps:
+                self._pretrain(progress, stop)
+            stop.announce = "finishing this iteration (fine-tuning checkpoints fall between iterations)"
+            while self.env_steps < self.cfg.total_steps:
+                self._iteration(progress)
+                stop.exit_if_asked(self.save_checkpoint, self.out_dir, self.step)
         progress.close()
-        if self.manipulation:
-            self.finish(curves=SUCCESS_CURVES, ylabel="success", xlabel="pretraining updates, then environment steps")
-        else:
-            self.finish(curves=RETURN_CURVES)
+        self.finish()
         self.envs.close()
         if self.eval_env is not None:
             self.eval_env.close()
 
-    def _pretrain(self, progress) -> None:
+    def _pretrain(self, progress, stop: StopSignals) -> None:
         cfg, clock = self.cfg, [time.perf_counter(), self.step]
         size, batch_size = len(self.dataset), cfg.agent.pretrain_batch_size
         while self.step < self.pretrain_steps:
@@ -166,8 +166,9 @@ class OnPolicyTrainer(Trainer):
             if self.step == self.pretrain_steps:
                 self._evaluate()
                 self.agent.start_finetuning()
-            if self.step % cfg.checkpoint_every == 0 or self.step == self.pretrain_steps:
+            if self.step % self.checkpoint_every == 0 or self.step == self.pretrain_steps:
                 self.save_checkpoint()
+            stop.exit_if_asked(self.save_checkpoint, self.out_dir, self.step)
 
     def _log_update(self, info: dict, clock: list, phase: int) -> None:
         now = time.perf_counter()
@@ -230,7 +231,7 @@ class OnPolicyTrainer(Trainer):
         done = self.env_steps >= cfg.total_steps
         if done or (cfg.eval.every and self.env_steps // cfg.eval.every > steps_before // cfg.eval.every):
             self._evaluate()
-        if done or self.env_steps // cfg.checkpoint_every > steps_before // cfg.checkpoint_every:
+        if done or self.env_steps // self.checkpoint_every > steps_before // self.checkpoint_every:
             self.save_checkpoint()
 
     def _account_episodes(self, reward, env_steps, ended, info) -> None:

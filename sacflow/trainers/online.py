@@ -26,8 +26,8 @@ from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.envs.collector import VectorCollector
 from sacflow.envs.mujoco import MujocoEnvSpec
 from sacflow.evaluation import evaluate
-from sacflow.logging.progress import Progress
 from sacflow.trainers.base import Trainer
+from sacflow.utils.interrupt import StopSignals
 from sacflow.utils.rng import generator_state, set_generator_state
 
 
@@ -46,6 +46,7 @@ class OnlineTrainer(Trainer):
         super().__init__(cfg, out_dir)
         self.generator = generator
         self.num_envs, self.utd = cfg.num_envs, cfg.utd
+        self.checkpoint_every = self.checkpoint_interval(cfg.total_steps)
         if cfg.total_steps % self.num_envs:
             raise ConfigError("total_steps", f"{cfg.total_steps} is not a multiple of num_envs={self.num_envs}")
         self.env_spec = MujocoEnvSpec(cfg.env.id, cfg.env.max_episode_steps)
@@ -138,20 +139,22 @@ class OnlineTrainer(Trainer):
             self._evaluate()
         for episode in finished:
             self._log_episode(episode)
-        if checkpoint and crossed(before, self.step, cfg.checkpoint_every):
+        if checkpoint and crossed(before, self.step, self.checkpoint_every):
             self.save_checkpoint()
 
     def run(self) -> None:
         cfg = self.cfg
         if self.already_complete(cfg.total_steps):
             return
-        progress = Progress(cfg.total_steps, self.step, disable=not cfg.logger.progress)
-        while self.step < cfg.total_steps:
-            before = self.step
-            finished = self.collect(self._act(self.collector.obs))
-            self._update(self._updates_due(before))
-            progress.update(self.num_envs, ret=f"{self.collector.returns[0]:.0f}")
-            self.after_step(before, finished)
+        progress = self.progress_bar(cfg.total_steps)
+        with StopSignals() as stop:
+            while self.step < cfg.total_steps:
+                before = self.step
+                finished = self.collect(self._act(self.collector.obs))
+                self._update(self._updates_due(before))
+                self.after_step(before, finished)
+                progress.update(self.num_envs)
+                stop.exit_if_asked(self.save_checkpoint, self.out_dir, self.step)
         progress.close()
         self.finish()
         self.close_envs()

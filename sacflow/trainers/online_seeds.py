@@ -28,10 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from sacflow.agents.vectorised_sac import VectorisedSAC
 from sacflow.config_checks import ConfigError
-from sacflow.logging.progress import Progress
+from sacflow.logging.progress import Progress, status_of
 from sacflow.trainers.online import OnlineTrainer, crossed
 from sacflow.utils.checkpoint import latest_path
 from sacflow.utils.device import resolve_device
+from sacflow.utils.interrupt import StopSignals
 
 
 def lane_config(cfg: DictConfig, seed: int) -> DictConfig:
@@ -116,22 +117,31 @@ class VectorisedSeedsTrainer:
         for lane in self.lanes:
             os.replace(pending_path(lane.out_dir), latest_path(lane.out_dir))
 
+    def _status(self) -> dict[str, str]:
+        """The progress bar's status, averaged over the seeds that have each metric."""
+        keys = set().union(*(lane.logger.latest for lane in self.lanes))
+        return status_of({k: np.mean([lane.logger.latest[k] for lane in self.lanes if k in lane.logger.latest])
+                          for k in keys})
+
     def run(self) -> None:
         cfg, lanes = self.cfg, self.lanes
         complete = [lane.already_complete(cfg.total_steps) for lane in lanes]  # each closes its logger if so
         if all(complete):
             return
-        progress = Progress(cfg.total_steps, self.step, disable=not cfg.logger.progress)
-        while self.step < cfg.total_steps:
-            before = self.step
-            finished = [lane.collect(actions) for lane, actions in zip(lanes, self._act())]
-            self.step = lanes[0].step
-            self._update(lanes[0]._updates_due(before))
-            progress.update(lanes[0].num_envs, ret=f"{np.mean([lane.collector.returns[0] for lane in lanes]):.0f}")
-            for lane, done in zip(lanes, finished):
-                lane.after_step(before, done, checkpoint=False)
-            if crossed(before, self.step, cfg.checkpoint_every):
-                self.save_checkpoint()
+        progress = Progress(cfg.total_steps, self.step, disable=not cfg.logger.progress, status=self._status)
+        with StopSignals() as stop:
+            while self.step < cfg.total_steps:
+                before = self.step
+                finished = [lane.collect(actions) for lane, actions in zip(lanes, self._act())]
+                self.step = lanes[0].step
+                self._update(lanes[0]._updates_due(before))
+                for lane, done in zip(lanes, finished):
+                    lane.after_step(before, done, checkpoint=False)
+                if crossed(before, self.step, lanes[0].checkpoint_every):
+                    self.save_checkpoint()
+                progress.update(lanes[0].num_envs)
+                stop.exit_if_asked(self.save_checkpoint, Path(os.path.commonpath([lane.out_dir for lane in lanes])),
+                                   self.step)
         progress.close()
         self.save_checkpoint()
         for lane in lanes:

@@ -19,18 +19,20 @@ import yaml
 _PACKAGES = ("torch", "numpy", "gymnasium", "mujoco", "hydra-core", "omegaconf")
 
 
-def write_run_info(out_dir: str | os.PathLike, cfg_dict: Mapping[str, Any]) -> None:
+def write_run_info(out_dir: str | os.PathLike, cfg_dict: Mapping[str, Any], resumed_from: int | None = None) -> None:
     """Write ``run_info.json`` and ``config_resolved.yaml`` into ``out_dir``.
 
-    A resumed run keeps the original record and appends its own under ``"resumes"``.
+    ``resumed_from``: the checkpoint's step, or None for a fresh start. A resumed run keeps the
+    original record and appends its own under ``"resumes"``; a fresh start replaces the file (a run
+    killed before its first checkpoint starts again from step 0, its rows dropped).
     ``config_resolved.yaml`` always holds the config of the latest launch.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record = _collect()
+    record = {"start": "fresh" if resumed_from is None else "resume", "from_step": resumed_from or 0, **_collect()}
 
     info_path = out_dir / "run_info.json"
-    if info_path.exists():
+    if resumed_from is not None and info_path.exists():
         info = json.loads(info_path.read_text())
         info.setdefault("resumes", []).append(record)
     else:
