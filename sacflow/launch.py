@@ -18,6 +18,7 @@ from sacflow.cli_checks import check_command_line
 from sacflow.config_checks import ConfigError, check_config, check_vectorised
 from sacflow.datasets.errors import DatasetError
 from sacflow.extras import MissingExtra, check_launcher, check_run_extras
+from sacflow.utils.checkpoint_error import CheckpointError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "cfg")
 
@@ -47,6 +48,8 @@ def train(cfg: DictConfig) -> None:
         _refuse("missing extra", err)
     except DatasetError as err:
         _refuse("dataset error", err)
+    except CheckpointError as err:
+        _refuse("checkpoint error", err)
     try:
         trainer.run()
     finally:

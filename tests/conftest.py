@@ -33,6 +33,27 @@ TINY_VELOCITY = {
 }
 
 
+_BUILT: set = set()  # models already built: the presets of one method on different tasks repeat them
+
+
+def build_agent_once(cfg) -> None:
+    """Build the agent of a composed config, unless an identical model was built already in this session
+    (the loss weights alpha / beta do not change the model)."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    agent = {k: v for k, v in resolved["agent"].items() if k not in ("alpha", "beta_offline", "beta_online")}
+    model = repr((cfg.trainer, agent, resolved["critic"]["network"]))
+    if model in _BUILT:
+        return
+    _BUILT.add(model)
+    if cfg.trainer == "offline_to_online":
+        get_class(cfg.agent.cls).build(cfg, 19, 7)
+    else:
+        get_class(cfg.agent.cls).build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+
+
 def compose_config(overrides: list[str]):
     with initialize_config_dir(config_dir=str(CFG_DIR), version_base="1.3"):
         return compose("config", overrides=overrides)

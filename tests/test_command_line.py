@@ -5,10 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CFG_DIR, O2O_METHODS, ROOT, TINY, o2o_overrides
+from conftest import CFG_DIR, O2O_METHODS, ROOT, TINY, build_agent_once, o2o_overrides
 from hydra import compose, initialize_config_dir
-from hydra.utils import get_class
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 from sacflow.cli_checks import check_command_line
 from sacflow.config_checks import ConfigError, check_config
@@ -52,9 +51,6 @@ def velocity_for(preset: str, velocity: str) -> str:
     return f"o2o/{velocity}" if preset.startswith(("o2o/", "paper/o2o", "paper/ablation_o2o")) else velocity
 
 
-BUILT: set = set()  # models already built: the presets of one method on different tasks repeat them
-
-
 @pytest.mark.parametrize("velocity", VELOCITIES)
 @pytest.mark.parametrize("preset", USER_PRESETS)
 def test_every_user_preset_takes_every_velocity_or_refuses_it_in_one_line(preset, velocity):
@@ -70,17 +66,7 @@ def test_every_user_preset_takes_every_velocity_or_refuses_it_in_one_line(preset
     check_command_line(cfg, overrides, choices)
     assert cfg.velocity.name == velocity.removeprefix("o2o/")
     assert cfg.agent.tag.endswith(velocity.removeprefix("o2o/"))
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model = repr((cfg.trainer, {k: v for k, v in resolved["agent"].items() if k not in ("alpha", "beta_offline",
-                                                                                         "beta_online")},
-                  resolved["critic"]["network"]))
-    if model in BUILT:
-        return
-    BUILT.add(model)
-    if cfg.trainer == "offline_to_online":
-        get_class(cfg.agent.cls).build(cfg, 19, 7)
-    else:
-        get_class(cfg.agent.cls).build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+    build_agent_once(cfg)
 
 
 FROM_SCRATCH_PRESETS = ["quickstart", "paper/mujoco_from_scratch", "paper/ablation_sampling_steps",

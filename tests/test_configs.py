@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CFG_DIR, ROOT, compose_config
+from conftest import CFG_DIR, ROOT, build_agent_once, compose_config
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
@@ -35,23 +35,14 @@ def test_every_group_choice_composes_and_resolves(group, choice):
     check_config(cfg)
 
 
-BUILT: set = set()  # (trainer, agent, velocity, sizes) already built: presets mostly repeat a few models
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_preset_composes_and_builds(experiment):
     cfg = compose_config([f"experiment={experiment}"])
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    OmegaConf.to_container(cfg, resolve=True)
     check_config(cfg)
-    agent = {k: v for k, v in resolved["agent"].items() if k not in ("alpha", "beta_offline", "beta_online")}
-    model = repr((cfg.trainer, agent, resolved["critic"]["network"]))
-    if model in BUILT:
-        return
-    BUILT.add(model)
-    if cfg.trainer == "offline_to_online":
-        get_class(cfg.agent.cls).build(cfg, 19, 7)
-    else:
-        get_class(cfg.agent.cls).build(cfg, 11, 3, [-1.0] * 3, [1.0] * 3)
+    build_agent_once(cfg)
 
 
 @pytest.mark.parametrize("agent,velocity", [("sac_flow", "flow_t"), ("sac_flow", "flow_g"), ("sac_flow", "mlp"), ("sac_gaussian", "flow_t")])

@@ -10,8 +10,8 @@ from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
 from resume_check import assert_same_run, kill_after_checkpoint, resume
 
 from sacflow.config_checks import ConfigError, check_config, check_vectorised
-from sacflow.trainers.online_seeds import VectorisedSeedsTrainer, pending_path, settle_pending
-from sacflow.utils.checkpoint import latest_path, load
+from sacflow.trainers.online_seeds import VectorisedSeedsTrainer, settle_pending
+from sacflow.utils.checkpoint import latest_path, load, pending_path
 
 SEEDS = (0, 3)
 RUN = [*TINY, "total_steps=900", "checkpoint_every=200", "eval.every=300", "velocity=flow_g",

@@ -15,7 +15,7 @@ from sacflow.config_checks import ConfigError
 from sacflow.logging.logger import Logger
 from sacflow.logging.progress import Progress, status_of
 from sacflow.plotting import plot_run_learning_curve
-from sacflow.utils.checkpoint import latest_path, load, save_atomic
+from sacflow.utils.checkpoint import commit, load_newest_intact, stage
 from sacflow.utils.device import resolve_device
 from sacflow.utils.rng import capture_rng_state, restore_rng_state, seed_everything
 from sacflow.utils.run_info import write_run_info
@@ -63,10 +63,9 @@ class Trainer:
         """Restore agent, buffer, counters and global RNGs from this run's checkpoint.
 
         Returns the checkpoint (the trainer restores its own extra state from it), or None."""
-        path = latest_path(self.out_dir)
-        if not path.exists():
+        ckpt = load_newest_intact(self.out_dir, map_location=self.device)
+        if ckpt is None:
             return None
-        ckpt = load(path, map_location=self.device)
         key = differing_key(ckpt["config"], self.cfg_dict)
         if key is not None:
             raise ConfigError(key, f"{value_at(self.cfg_dict, key)!r} here, but the run in {self.out_dir} has "
@@ -77,12 +76,16 @@ class Trainer:
         self.step, self.episode = ckpt["step"], ckpt["episode"]
         return ckpt
 
-    def save_checkpoint(self, path: Path | None = None, **extra) -> None:
-        """Atomically to ``checkpoints/latest.pt``, or to ``path`` (the vectorised-seeds trainer's two-phase save)."""
+    def save_checkpoint(self, stage_only: bool = False, **extra) -> None:
+        """To ``checkpoints/latest.pt``, the one before kept as ``previous.pt`` (sacflow/utils/checkpoint.py);
+        ``stage_only`` writes ``pending.pt`` and leaves the rotation to the vectorised-seeds trainer's two-phase save."""
         state = {"config": self.cfg_dict, "rng": capture_rng_state(), "wandb_run_id": self.logger.wandb_run_id,
                  "agent": self.agent.checkpoint_state(), "buffer": self.buffer.state_dict(), "step": self.step,
                  "episode": self.episode, **extra}
-        save_atomic(state, path or latest_path(self.out_dir))
+        stage(state, self.out_dir)
+        if not stage_only:
+            commit(self.out_dir)
+        self.saved_at = self.step
 
     def eval_modes(self) -> list[str]:
         """The evaluation modes switched on in ``eval`` (deterministic and/or stochastic)."""
@@ -133,7 +136,7 @@ class Trainer:
         """The final checkpoint (unless the caller saved it), the learning-curve plot, the logger closed.
 
         The plot's curves follow the config, as ``sacflow-plot`` redraws them."""
-        if save:
+        if save and getattr(self, "saved_at", None) != self.step:  # not twice at one step: previous.pt stays older
             self.save_checkpoint()
         plot_run_learning_curve(self.out_dir, self.cfg_dict)
         self.logger.close()

@@ -75,9 +75,9 @@ class OnlineTrainer(Trainer):
         self.open_logger(checkpoint)
         self.last_log = (time.perf_counter(), self.step)  # (time, step) of the last update row, for time/sps
 
-    def save_checkpoint(self, path: Path | None = None) -> None:
+    def save_checkpoint(self, stage_only: bool = False) -> None:
         extra = {} if self.generator is None else {"generator": self.generator.get_state()}
-        super().save_checkpoint(path, action_rng=generator_state(self.action_rng), envs=self.collector.state_dict(),
+        super().save_checkpoint(stage_only, action_rng=generator_state(self.action_rng), envs=self.collector.state_dict(),
                                 latest_metrics=self.latest, **extra)
 
     # ---------------------------------------------------------------- helpers

@@ -10,8 +10,11 @@ Each lane's minibatch rows and policy noise come from its own ``torch.Generator`
 its seed, saved in its checkpoint).
 
 Checkpoints are two-phase so that all lanes always resume from the same step: every lane first
-writes ``checkpoints/pending.pt``, then each is renamed over ``latest.pt``. A run killed between
-the phases finishes the renames when it restarts (all pending files complete) or drops them.
+stages ``checkpoints/pending.pt``, then each is rotated in (``latest.pt`` -> ``previous.pt``,
+``pending.pt`` -> ``latest.pt``; sacflow/utils/checkpoint.py). A run killed between the phases
+finishes the rotations when it restarts (all pending files complete) or drops them. A lane that
+must fall back to its ``previous.pt`` (a damaged ``latest.pt``) is at another step than the others:
+the run is then refused, and the lanes resume one by one (``seed=N``).
 Not vectorised (refused by ``check_vectorised``): other trainers and agents, and the rare gradient
 diagnostic (``agent.grad_diagnostic_every``), which needs each seed's own backward pass.
 """
@@ -30,7 +33,7 @@ from sacflow.agents.vectorised_sac import VectorisedSAC
 from sacflow.config_checks import ConfigError
 from sacflow.logging.progress import Progress, status_of
 from sacflow.trainers.online import OnlineTrainer, crossed
-from sacflow.utils.checkpoint import latest_path
+from sacflow.utils.checkpoint import commit, discard_pending, pending_path
 from sacflow.utils.device import resolve_device
 from sacflow.utils.interrupt import StopSignals
 
@@ -49,20 +52,14 @@ def lane_dirs(cfg: DictConfig) -> list[Path]:
     return dirs
 
 
-def pending_path(out_dir: Path) -> Path:
-    return latest_path(out_dir).with_name("pending.pt")
-
-
 def settle_pending(out_dirs: list[Path]) -> None:
     """Finish or drop an interrupted two-phase save, so every lane's latest.pt is from one step."""
-    pending = [pending_path(d) for d in out_dirs]
-    complete = all(p.exists() for p in pending)
-    for p, d in zip(pending, out_dirs):
-        if p.exists():
-            if complete:
-                os.replace(p, latest_path(d))
-            else:
-                p.unlink()
+    complete = all(pending_path(d).exists() for d in out_dirs)
+    for d in out_dirs:
+        if complete:
+            commit(d)
+        else:
+            discard_pending(d)
 
 
 class VectorisedSeedsTrainer:
@@ -113,9 +110,9 @@ class VectorisedSeedsTrainer:
     def save_checkpoint(self) -> None:
         self.vec.export_optimizer_states()
         for lane in self.lanes:
-            lane.save_checkpoint(pending_path(lane.out_dir))
+            lane.save_checkpoint(stage_only=True)
         for lane in self.lanes:
-            os.replace(pending_path(lane.out_dir), latest_path(lane.out_dir))
+            commit(lane.out_dir)
 
     def _status(self) -> dict[str, str]:
         """The progress bar's status, averaged over the seeds that have each metric."""
