@@ -20,7 +20,7 @@ from sacflow.utils.checkpoint import (
 )
 from sacflow.utils.checkpoint_error import CheckpointError
 
-RUN = [*TINY, *TINY_VELOCITY["flow_t"], "eval.every=0", "checkpoint_every=100"]
+RUN = [*TINY, *TINY_VELOCITY["flow_t"], "eval.every=0", "checkpoint_every=50"]
 
 
 def train(out, total):
@@ -29,9 +29,9 @@ def train(out, total):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted 400-step run."""
+    """An uninterrupted 200-step run."""
     out = tmp_path_factory.mktemp("reference")
-    train(out, 400)
+    train(out, 200)
     return out
 
 
@@ -56,11 +56,11 @@ def cut_the_last_byte(path):
 @pytest.mark.parametrize("damage", [truncate_to_half, truncate_to_nothing, flip_a_byte_in_the_middle, cut_the_last_byte])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(damage, reference, tmp_path, capsys):
     out = tmp_path / "run"
-    train(out, 400)  # checkpoints every 100 steps: latest.pt = step 400, previous.pt = step 300
-    assert (load(latest_path(out))["step"], load(out / "checkpoints" / "previous.pt")["step"]) == (400, 300)
+    train(out, 200)  # checkpoints every 50 steps: latest.pt = step 200, previous.pt = step 150
+    assert (load(latest_path(out))["step"], load(out / "checkpoints" / "previous.pt")["step"]) == (200, 150)
     damage(latest_path(out))
     capsys.readouterr()
-    train(out, 400)  # resumes from 300 with one warning, then runs to 400 again
+    train(out, 200)  # resumes from 150 with one warning, then runs to 200 again
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sacflow: warning:")]
     assert len(warnings) == 1 and warnings[0].startswith(f"sacflow: warning: {latest_path(out)} ")
     assert warnings[0].endswith("resuming from previous.pt")
