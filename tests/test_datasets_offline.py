@@ -22,12 +22,16 @@ def arrays(n=8, obs=3, act=2):
     }
 
 
-def test_valid_data_is_stored_as_float32_and_clipped():
+def test_valid_data_is_stored_as_float32_and_clipped(capsys):
     ds = OfflineDataset(arrays(), source="mem.npz").validate(obs_dim=3, act_dim=2)
     assert len(ds) == 8 and ds.num_episodes == 1 and ds.obs_dim == 3 and ds.act_dim == 2
     assert all(v.dtype == np.float32 for v in ds.data.values())
     assert ds["actions"].max() == 1.0
-    ds.clip_actions()
+    ds.clip_actions()  # linspace(-1, 1, 16): the two end points lie outside +-(1 - 1e-5)
+    assert capsys.readouterr().err.splitlines() == [
+        f"sacflow: note: mem.npz: 2 of 16 action entries (12.50%) lie outside +-{ACTION_CLIP} and were clipped to it"]
+    ds.clip_actions()  # nothing left to clip: nothing said
+    assert capsys.readouterr().err == ""
     assert ds["actions"].max() == np.float32(ACTION_CLIP) and ds["actions"].min() == -np.float32(ACTION_CLIP)
     tensors = ds.to_torch("cpu")
     assert tensors["actions"].dtype == torch.float32 and ds.to_torch("cpu") is tensors  # cached

@@ -16,6 +16,7 @@ Everything is stored as float32 numpy; ``to_torch`` makes (and caches) device co
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -117,7 +118,14 @@ class OfflineDataset:
 
     # ------------------------------------------------------------------ transforms
     def clip_actions(self, limit: float = ACTION_CLIP) -> OfflineDataset:
-        np.clip(self.data["actions"], -limit, limit, out=self.data["actions"])
+        """Clip actions into +-limit, saying once how many entries that changed (a dataset scaled for
+        another action box shows here, not as a silently saturated policy)."""
+        actions = self.data["actions"]
+        outside = int(np.count_nonzero(np.abs(actions) > np.float32(limit)))
+        if outside:
+            print(f"sacflow: note: {self.source}: {outside} of {actions.size} action entries ({outside / actions.size:.2%}) "
+                  f"lie outside +-{limit} and were clipped to it", file=sys.stderr)
+        np.clip(actions, -limit, limit, out=actions)
         self._torch_cache.clear()
         return self
 
