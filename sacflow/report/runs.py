@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from sacflow.trainers.base import differing_key
+from sacflow.trainers.base import differing_key, value_at
 
 MARKERS = ("config_resolved.yaml", "run_info.json")
 # Keys that may differ between the seeds of one group (besides the resumable ones).
@@ -136,15 +136,9 @@ def _difference(a: Run, b: Run) -> str | None:
     key = differing_key(_shared(a.config), _shared(b.config))
     if key is None:
         return None
-    return f"{key} ({_value_at(a.config, key)} vs {_value_at(b.config, key)})"
-
-
-def _value_at(config: dict, dotted_key: str) -> str:
-    """One line, as JSON (null for an absent key), whatever the value's type."""
-    value = config
-    for part in dotted_key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return json.dumps(value, default=str)
+    # as JSON: one line (null for an absent key), whatever the value's type
+    values = (json.dumps(value_at(run.config, key), default=str) for run in (a, b))
+    return f"{key} ({' vs '.join(values)})"
 
 
 def _shared(config: dict) -> dict:

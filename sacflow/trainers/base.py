@@ -41,6 +41,7 @@ def differing_key(old: dict, new: dict, prefix: str = "") -> str | None:
 
 
 def value_at(config: dict, dotted: str):
+    """The value at a dotted key of a nested dict; None where the path ends early."""
     for part in dotted.split("."):
         config = config.get(part) if isinstance(config, dict) else None
     return config
@@ -115,9 +116,6 @@ class Trainer:
         write_run_info(self.out_dir, self.cfg_dict, resumed_from=self.step if checkpoint else None)
         start = f"resuming from step {self.step}" if checkpoint else "fresh start"
         print(f"[sacflow] run folder: {self.out_dir} ({start})")
-
-    def checkpoint_interval(self, total: int) -> int:
-        return checkpoint_interval(self.cfg.checkpoint_every, total)
 
     def progress_bar(self, total: int) -> Progress:
         """Steps/s, ETA, the last episode's return and the last evaluation, from the logger's latest rows."""

@@ -30,7 +30,7 @@ from sacflow.buffers.chunk_buffer import ChunkReplayBuffer
 from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.envs.manipulation import ManipulationEnvSpec, sparse_reward
 from sacflow.evaluation import evaluate_chunked
-from sacflow.trainers.base import Trainer
+from sacflow.trainers.base import Trainer, checkpoint_interval
 from sacflow.utils.interrupt import StopSignals
 
 EPISODE_SEED_STRIDE = 1_000_003
@@ -71,7 +71,7 @@ class OfflineToOnlineTrainer(Trainer):
             raise ConfigError("agent.horizon", f"{self.horizon} exceeds the dataset's {len(dataset)} transitions")
         self.buffer = ChunkReplayBuffer(dataset, cfg.online_steps, self.device)
         self.eval_env = None  # built at the first evaluation (worker processes are not free)
-        self.checkpoint_every = self.checkpoint_interval(self.total_steps)
+        self.checkpoint_every = checkpoint_interval(cfg.checkpoint_every, self.total_steps)
         self.open_logger(self.resume())
 
     @property

@@ -38,7 +38,7 @@ from sacflow.envs.chunked import ChunkedActions
 from sacflow.envs.manipulation import SUITES, ManipulationEnvSpec
 from sacflow.envs.mujoco import make_mujoco_env
 from sacflow.evaluation import evaluate, evaluate_chunked
-from sacflow.trainers.base import Trainer
+from sacflow.trainers.base import Trainer, checkpoint_interval
 from sacflow.trainers.offline_to_online import EPISODE_SEED_STRIDE, load_dataset
 from sacflow.utils.interrupt import StopSignals
 
@@ -103,7 +103,7 @@ class OnPolicyTrainer(Trainer):
         self.agent = get_class(a.cls).build(cfg, obs_dim, act_dim, low, high).to(self.device)
         self.dataset = load_dataset(cfg, inner) if self.pretrain_steps else None
         self.buffer = RolloutCarry(self.num_envs, cfg.gamma, a.get("reward_norm", False))
-        self.checkpoint_every = self.checkpoint_interval(self.total_steps)
+        self.checkpoint_every = checkpoint_interval(cfg.checkpoint_every, self.total_steps)
         self.open_logger(self.resume())
 
     def _env_maker(self, cfg, model_seed: int):

@@ -26,7 +26,7 @@ from sacflow.config_checks import ConfigError, check_env_dims
 from sacflow.envs.collector import VectorCollector
 from sacflow.envs.mujoco import MujocoEnvSpec
 from sacflow.evaluation import evaluate
-from sacflow.trainers.base import Trainer
+from sacflow.trainers.base import Trainer, checkpoint_interval
 from sacflow.utils.interrupt import StopSignals
 from sacflow.utils.rng import generator_state, set_generator_state
 
@@ -46,7 +46,7 @@ class OnlineTrainer(Trainer):
         super().__init__(cfg, out_dir)
         self.generator = generator
         self.num_envs, self.utd = cfg.num_envs, cfg.utd
-        self.checkpoint_every = self.checkpoint_interval(cfg.total_steps)
+        self.checkpoint_every = checkpoint_interval(cfg.checkpoint_every, cfg.total_steps)
         if cfg.total_steps % self.num_envs:
             raise ConfigError("total_steps", f"{cfg.total_steps} is not a multiple of num_envs={self.num_envs}")
         self.env_spec = MujocoEnvSpec(cfg.env.id, cfg.env.max_episode_steps)
