@@ -21,6 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from sacflow.config_checks import ConfigError
+from sacflow.schema.run import TRAINERS
 
 CFG_DIR = Path(__file__).resolve().parent.parent / "cfg"
 # Presets a user is meant to start from (``--help`` lists them); bench/* belong to benchmarks/.
@@ -47,18 +48,18 @@ def check_command_line(cfg: DictConfig, overrides: list[str], choices: dict[str,
 
 
 def _closest(cfg: DictConfig, key: str) -> str:
-    keys = [k for k in _dotted_keys(OmegaConf.to_container(cfg, resolve=False)) if k != key]
+    keys = [k for k in dotted_keys(OmegaConf.to_container(cfg, resolve=False)) if k != key]
     match = difflib.get_close_matches(key, keys, n=1)
     return f"; did you mean {match[0]}=...?" if match else ""
 
 
-def _dotted_keys(node, prefix: str = "") -> list[str]:
+def dotted_keys(node, prefix: str = "") -> list[str]:
     if not isinstance(node, dict):
         return []
     keys = []
     for name, value in node.items():
         keys.append(prefix + str(name))
-        keys.extend(_dotted_keys(value, f"{prefix}{name}."))
+        keys.extend(dotted_keys(value, f"{prefix}{name}."))
     return keys
 
 
@@ -96,6 +97,8 @@ def _preset_hint(method: str, choices: dict) -> str:
 
 def _check_regime(cfg: DictConfig, choices: dict, typed: dict) -> None:
     """The agent's regime must be the trainer's: offline-to-online agents live in agent/o2o/."""
+    if cfg.get("trainer") not in TRAINERS:
+        return  # not a trainer at all: the schema names the key (trainer=...)
     agent = choices.get("agent") or ""
     regime = "offline_to_online" if agent.startswith("o2o/") else AGENT_TRAINER.get(agent, "online")
     if cfg.get("trainer") != regime:

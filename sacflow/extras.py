@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import subprocess
 
 # extra (pyproject.toml [project.optional-dependencies]) -> modules it provides
 EXTRAS = {
@@ -24,6 +25,10 @@ LAUNCHER = re.compile(r"^hydra/launcher=(\S+)$")
 
 class MissingExtra(RuntimeError):
     """One line: what needs the extra and the command that installs it."""
+
+
+class LauncherError(RuntimeError):
+    """One line: why the chosen launcher cannot submit from this machine."""
 
 
 def _installed(module: str) -> bool:
@@ -50,12 +55,28 @@ def check_run_extras(cfg) -> None:
 
 
 def check_launcher(argv: list[str]) -> None:
-    """Before Hydra builds a submitit launcher: its extra, and for SLURM an ``sbatch`` to submit with."""
+    """Before Hydra builds a submitit launcher: its extra, and for SLURM an ``sbatch`` and a controller that answers."""
     for arg in argv:
         match = LAUNCHER.match(arg)
         if not match:
             continue
         require("slurm", arg)
-        if match.group(1) in ("slurm", "submitit_slurm") and shutil.which("sbatch") is None:
-            raise MissingExtra(f"{arg}: no sbatch on this machine's PATH; submit from a SLURM login node, "
-                               "or run the sweep here with hydra/launcher=local")
+        if match.group(1) in ("slurm", "submitit_slurm"):
+            if shutil.which("sbatch") is None:
+                raise LauncherError(f"{arg}: no sbatch on this machine's PATH; submit from a SLURM login node, "
+                                   "or run the sweep here with hydra/launcher=local")
+            _check_controller(arg)
+
+
+def _check_controller(arg: str) -> None:
+    """``scontrol ping`` asks slurmctld itself: a login node whose controller is down refuses now, not at submission."""
+    if shutil.which("scontrol") is None:
+        return  # sbatch without scontrol: nothing to ask, submission will tell
+    try:
+        result = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30, check=False)
+        answer = " ".join((result.stdout + result.stderr).split())
+    except subprocess.TimeoutExpired:
+        result, answer = None, "no answer within 30 s"
+    if result is None or result.returncode != 0 or " is UP" not in answer:
+        raise LauncherError(f"{arg}: the SLURM controller does not answer (scontrol ping: {answer}); "
+                           "check SLURM_CONF and the cluster, or run the sweep here with hydra/launcher=local")

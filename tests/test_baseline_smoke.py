@@ -49,7 +49,7 @@ def test_baselines_without_a_target_critic_are_refused_with_one_line(method, tmp
     result = subprocess.run([sys.executable, "launch.py", *args], check=False, cwd=ROOT, env=subprocess_env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("sacflow: config error: critic.style:")
+    assert result.stderr.strip().splitlines()[-1].startswith("sacflow: config error: critic.style=crossq:")
 
 
 @pytest.mark.slow

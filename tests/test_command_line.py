@@ -10,8 +10,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from sacflow.cli_checks import check_command_line
-from sacflow.config_checks import ConfigError, check_config
-from sacflow.extras import MissingExtra, check_launcher, check_run_extras
+from sacflow.config_checks import ConfigError
+from sacflow.extras import LauncherError, MissingExtra, check_launcher, check_run_extras
+from sacflow.schema import validate
 from sacflow.trainers.offline_to_online import OfflineToOnlineTrainer
 from sacflow.trainers.online import OnlineTrainer
 
@@ -35,8 +36,8 @@ def compose_cli(overrides: list[str]):
 def checked(overrides: list[str]):
     """The composed config, after launch.py's checks."""
     cfg, choices = compose_cli(overrides)
-    check_config(cfg)
     check_command_line(cfg, overrides, choices)
+    validate(cfg)
     return cfg
 
 
@@ -58,7 +59,7 @@ def test_every_user_preset_takes_every_velocity_or_refuses_it_in_one_line(preset
     velocity = velocity_for(preset, velocity)
     overrides = [f"experiment={preset}", f"velocity={velocity}"]
     cfg, choices = compose_cli(overrides)
-    check_config(cfg)
+    validate(cfg)
     if cfg.agent.name not in ("sac_flow", "sac_flow_o2o"):  # the SAC Flow agents are the ones built around ${velocity}
         with pytest.raises(ConfigError, match="^velocity: agent=.* has no velocity network"):
             check_command_line(cfg, overrides, choices)
@@ -171,7 +172,7 @@ def test_each_suite_names_its_extra(module, extra, overrides, monkeypatch):
 def test_the_slurm_launcher_needs_its_extra_and_sbatch(monkeypatch, tmp_path):
     check_launcher(["seed=0,1", "hydra/launcher=local"])  # the submitit extra is installed here
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without SLURM
-    with pytest.raises(MissingExtra, match="no sbatch on this machine's PATH"):
+    with pytest.raises(LauncherError, match="no sbatch on this machine's PATH"):
         check_launcher(["-m", "hydra/launcher=slurm"])
     monkeypatch.setitem(sys.modules, "hydra_plugins.hydra_submitit_launcher", None)
     with pytest.raises(MissingExtra, match=r"pip install -e '\.\[slurm\]'"):

@@ -8,10 +8,11 @@ from conftest import compose_config
 from torch import nn
 
 from sacflow.agents.flowrl import FlowRLAgent
-from sacflow.config_checks import ConfigError, check_config
+from sacflow.config_checks import ConfigError
 from sacflow.networks.critic import QEnsemble
 from sacflow.networks.layers import layernorm_value_net
 from sacflow.networks.velocity import LayerNormMLPVelocity
+from sacflow.schema import validate
 
 
 def layer_norm(h, ln):
@@ -65,8 +66,8 @@ def test_value_net_forward_by_hand():
 
 def test_a_recent_fraction_of_one_is_refused_with_its_key():
     cfg = compose_config(["method=flowrl", "agent.replay_recent_fraction=1.0"])
-    with pytest.raises(ConfigError, match=r"^agent.replay_recent_fraction: must lie in \[0, 1\)"):
-        check_config(cfg)
+    with pytest.raises(ConfigError, match=r"^agent.replay_recent_fraction=1.0: must lie in \[0, 1\)"):
+        validate(cfg)
 
 
 def test_value_net_needs_two_widths():

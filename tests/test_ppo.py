@@ -223,4 +223,4 @@ def test_ppo_runs_through_the_entry_point(tmp_path, subprocess_env):
     bad = subprocess.run([sys.executable, "launch.py", *PPO_TINY, "agent.rollout_steps=0", f"out_dir={tmp_path / 'bad'}"],
                          cwd=ROOT, env=subprocess_env, check=False, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1].startswith("sacflow: config error: agent.rollout_steps:")
+    assert bad.stderr.strip().splitlines()[-1].startswith("sacflow: config error: agent.rollout_steps=0:")

@@ -25,7 +25,7 @@ def test_auto_takes_the_jobs_allocation_and_is_one_outside_a_scheduler(monkeypat
 
 @pytest.mark.parametrize("bad", [0, -2, "many", True, 1.5])
 def test_bad_thread_counts_are_refused(bad):
-    with pytest.raises(ConfigError, match="^threads: must be a positive integer or auto"):
+    with pytest.raises(ConfigError, match=r"^threads=\S+: must be a positive integer or auto"):
         thread_count(bad)
 
 

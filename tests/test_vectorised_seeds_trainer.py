@@ -9,7 +9,8 @@ import torch
 from conftest import ROOT, TINY, TINY_VELOCITY, compose_config
 from resume_check import assert_same_run, kill_after_checkpoint, resume
 
-from sacflow.config_checks import ConfigError, check_config, check_vectorised
+from sacflow.config_checks import ConfigError, check_vectorised
+from sacflow.schema import validate
 from sacflow.trainers.online_seeds import VectorisedSeedsTrainer, settle_pending
 from sacflow.utils.checkpoint import latest_path, load, pending_path
 
@@ -96,8 +97,8 @@ def test_unvectorised_combinations_are_refused(overrides, message):
 
 @pytest.mark.parametrize("seeds", ["[]", "[0,0]", "[-1]"])
 def test_bad_seed_lists_are_refused(seeds):
-    with pytest.raises(ConfigError, match="^seeds: must be a non-empty list"):
-        check_config(compose_config([*TINY, f"seeds={seeds}"]))
+    with pytest.raises(ConfigError, match=r"^seeds=\S*: must be a non-empty list"):
+        validate(compose_config([*TINY, f"seeds={seeds}"]))
 
 
 def test_launch_says_what_is_wrong_in_one_line(tmp_path, subprocess_env):

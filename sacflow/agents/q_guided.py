@@ -13,7 +13,6 @@ import torch
 
 from sacflow.agents.fast_path import FastPath
 from sacflow.agents.sac import SACAgent
-from sacflow.config_checks import ConfigError
 from sacflow.utils.device import resolve_device
 
 
@@ -29,9 +28,6 @@ class QGuidedAgent(SACAgent):
     @staticmethod
     def common_args(cfg) -> dict:
         """Keyword arguments every subclass takes from the composed config."""
-        if cfg.critic.style != "polyak":
-            raise ConfigError("critic.style", f"{cfg.agent.name} needs a target critic: use critic=sac (polyak), "
-                                              f"got {cfg.critic.style!r}")
         return {"critic_style": cfg.critic.style, "gamma": cfg.gamma, "tau": cfg.critic.tau,
                 "actor_lr": cfg.agent.actor_lr, "critic_lr": cfg.critic.lr, "betas": cfg.critic.betas,
                 "policy_delay": cfg.critic.policy_delay,

@@ -15,6 +15,7 @@ from sacflow.config_checks import ConfigError
 from sacflow.logging.logger import Logger
 from sacflow.logging.progress import Progress, status_of
 from sacflow.plotting import plot_run_learning_curve
+from sacflow.schema import convert
 from sacflow.utils.checkpoint import commit, load_newest_intact, stage
 from sacflow.utils.device import resolve_device
 from sacflow.utils.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -54,6 +55,7 @@ def checkpoint_interval(every: int | str, total: int) -> int:
 
 class Trainer:
     def __init__(self, cfg: DictConfig, out_dir: str | Path):
+        convert(cfg)  # the schemas' checks and typed values (fast.bf16=no -> False) for every entry point
         self.cfg, self.out_dir = cfg, Path(out_dir)
         self.cfg_dict = OmegaConf.to_container(cfg, resolve=True)
         self.device = resolve_device(cfg.device)

@@ -31,7 +31,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from sacflow.agents.running_norm import RewardScaler
-from sacflow.config_checks import ConfigError, check_env_dims
+from sacflow.config_checks import check_env_dims
 from sacflow.datasets.chunking import random_chunk_starts, sample_chunks
 from sacflow.envs import snapshot
 from sacflow.envs.chunked import ChunkedActions
@@ -89,7 +89,6 @@ class OnPolicyTrainer(Trainer):
         self.manipulation = cfg.env.get("suite") in SUITES
         self.num_envs, self.rollout_steps, self.horizon = a.num_envs, a.rollout_steps, a.horizon
         self.pretrain_steps = cfg.get("pretrain_steps", 0)
-        self._check(cfg)
         makers = [self._env_maker(cfg, cfg.seed * EPISODE_SEED_STRIDE + i) for i in range(self.num_envs)]
         # the evaluation envs are built at the first evaluation (worker processes are not free)
         self.make_eval_env, self.eval_env = self._env_maker(cfg, cfg.seed + 10_000), None
@@ -111,21 +110,6 @@ class OnPolicyTrainer(Trainer):
         if not self.manipulation:
             return partial(make_mujoco_env, cfg.env.id, cfg.env.max_episode_steps)
         return dataclasses.replace(ManipulationEnvSpec.from_config(cfg.env), model_seed=model_seed)
-
-    def _check(self, cfg) -> None:
-        for key, value in (("agent.num_envs", self.num_envs), ("agent.rollout_steps", self.rollout_steps),
-                           ("agent.horizon", self.horizon)):
-            if not (isinstance(value, int) and value >= 1):
-                raise ConfigError(key, f"must be a positive integer (got {value!r})")
-        if not (isinstance(self.pretrain_steps, int) and self.pretrain_steps >= 0):
-            raise ConfigError("pretrain_steps", f"must be a non-negative integer (got {self.pretrain_steps!r})")
-        if self.pretrain_steps and not self.manipulation:
-            raise ConfigError("pretrain_steps", "pretraining needs a dataset: only the offline-to-online suites have one")
-        if self.pretrain_steps and not hasattr(get_class(cfg.agent.cls), "pretrain_update"):
-            raise ConfigError("pretrain_steps", f"{cfg.agent.cls} has no pretraining; set pretrain_steps=0")
-        if self.manipulation and not cfg.agent.reset_every_iteration:
-            raise ConfigError("agent.reset_every_iteration", "must be true on Robomimic/OGBench "
-                              "(their simulator state is not checkpointed mid-episode)")
 
     @property
     def total_steps(self) -> int:

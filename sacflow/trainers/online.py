@@ -22,7 +22,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from sacflow.buffers.replay_buffer import ReplayBuffer
-from sacflow.config_checks import ConfigError, check_env_dims
+from sacflow.config_checks import check_env_dims
 from sacflow.envs.collector import VectorCollector
 from sacflow.envs.mujoco import MujocoEnvSpec
 from sacflow.evaluation import evaluate
@@ -47,8 +47,6 @@ class OnlineTrainer(Trainer):
         self.generator = generator
         self.num_envs, self.utd = cfg.num_envs, cfg.utd
         self.checkpoint_every = checkpoint_interval(cfg.checkpoint_every, cfg.total_steps)
-        if cfg.total_steps % self.num_envs:
-            raise ConfigError("total_steps", f"{cfg.total_steps} is not a multiple of num_envs={self.num_envs}")
         self.env_spec = MujocoEnvSpec(cfg.env.id, cfg.env.max_episode_steps)
         self.collector = VectorCollector(self.env_spec, self.num_envs, cfg.seed)
         obs_dim = self.collector.single_observation_space.shape[0]

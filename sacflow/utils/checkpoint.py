@@ -32,6 +32,7 @@ import torch
 from sacflow.utils.checkpoint_error import CheckpointError
 
 LATEST, PREVIOUS, PENDING = "latest.pt", "previous.pt", "pending.pt"
+LINK = "previous.link"  # the old latest, linked before it replaces previous.pt
 CHECKSUMS = "checksums.json"
 
 
@@ -67,10 +68,15 @@ def stage(obj: Any, out_dir: str | os.PathLike) -> None:
 
 
 def commit(out_dir: str | os.PathLike) -> None:
-    """Rotate a staged checkpoint in: latest -> previous, pending -> latest."""
+    """Rotate a staged checkpoint in: latest -> previous, pending -> latest.
+
+    The old latest becomes previous through a hard link, so ``latest.pt`` exists at every instant
+    (a reader, or a resume after a kill between the two steps, never finds the folder without it)."""
     folder = Path(out_dir) / "checkpoints"
     if (folder / LATEST).exists():
-        os.replace(folder / LATEST, folder / PREVIOUS)
+        (folder / LINK).unlink(missing_ok=True)
+        os.link(folder / LATEST, folder / LINK)
+        os.replace(folder / LINK, folder / PREVIOUS)
     os.replace(folder / PENDING, folder / LATEST)
 
 

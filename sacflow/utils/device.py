@@ -17,9 +17,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", str(name))
     if not match:
-        raise ConfigError("device", f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+        raise ConfigError("device", "unknown device; use auto, cpu, cuda or cuda:N", name)
     if not torch.cuda.is_available():
-        raise ConfigError("device", f"{name!r} requested but CUDA is not available on this machine")
+        raise ConfigError("device", "CUDA is not available on this machine (torch sees no GPU); use device=cpu or auto", name)
     if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
-        raise ConfigError("device", f"{name!r} but only {torch.cuda.device_count()} CUDA device(s) are visible")
+        raise ConfigError("device", f"only {torch.cuda.device_count()} CUDA device(s) are visible", name)
     return torch.device(name)

@@ -26,7 +26,7 @@ def thread_count(value) -> int:
                 return int(given)
         return 1
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError("threads", f"must be a positive integer or auto (got {value!r})")
+        raise ConfigError("threads", "must be a positive integer or auto", value)
     return value
 
 
