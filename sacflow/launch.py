@@ -15,26 +15,17 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sacflow.cli_checks import CFG_DIR
-from sacflow.config_checks import ConfigError
-from sacflow.datasets.errors import DatasetError
-from sacflow.preflight import preflight, refuse
-from sacflow.utils.checkpoint_error import CheckpointError
+from sacflow.preflight import preflight, refusals
 
 
 @hydra.main(version_base="1.3", config_path=str(CFG_DIR), config_name="config")
 def train(cfg: DictConfig) -> None:
-    try:
+    with refusals():  # what only the built run can check: env dimensions, datasets, checkpoints
         from sacflow.trainers import get_trainer
         from sacflow.utils.threads import apply_threads  # imports torch
 
         apply_threads(cfg.threads)
         trainer = get_trainer(cfg.trainer, vectorised=bool(cfg.get("seeds")))(cfg, HydraConfig.get().runtime.output_dir)
-    except ConfigError as err:
-        refuse("config error", err)
-    except DatasetError as err:
-        refuse("dataset error", err)
-    except CheckpointError as err:
-        refuse("checkpoint error", err)
     try:
         trainer.run()
     finally:

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import traceback
+from contextlib import contextmanager
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -27,12 +28,26 @@ from sacflow.config_checks import ConfigError, check_vectorised
 from sacflow.datasets.errors import DatasetError
 from sacflow.extras import LauncherError, MissingExtra, check_launcher, check_run_extras
 from sacflow.schema import validate
+from sacflow.utils.checkpoint_error import CheckpointError
 
 # A sweep of more combinations than this is checked value by value: every swept value of every
 # key appears in at least one composed combination (relations across swept keys are then checked
 # by each job as it starts).
 FULL_SWEEP_LIMIT = 64
 UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'")
+
+
+REFUSALS = ((ConfigError, "config error"), (MissingExtra, "missing extra"), (LauncherError, "launcher error"),
+            (DatasetError, "dataset error"), (CheckpointError, "checkpoint error"))
+
+
+@contextmanager
+def refusals():
+    """Any refusal raised inside becomes one line ``sacflow: <kind>: <reason>`` and exit code 2."""
+    try:
+        yield
+    except tuple(cls for cls, _ in REFUSALS) as err:
+        refuse(next(kind for cls, kind in REFUSALS if isinstance(err, cls)), err)
 
 
 def refuse(kind: str, err: Exception) -> None:
@@ -50,19 +65,11 @@ def preflight(argv: list[str], config_name: str = "config") -> None:
         return  # Hydra prints something and trains nothing
     if args.config_path or args.config_dir or args.config_name:
         return  # another config tree: its own rules (the trainer still converts and checks)
-    try:
+    with refusals():
         check_launcher(argv)
         with initialize_config_dir(str(CFG_DIR), version_base="1.3", job_name="preflight"):
             for overrides in combinations(args.overrides, args.multirun, config_name):
                 check_composed(_compose(config_name, overrides))
-    except ConfigError as err:
-        refuse("config error", err)
-    except MissingExtra as err:
-        refuse("missing extra", err)
-    except LauncherError as err:
-        refuse("launcher error", err)
-    except DatasetError as err:
-        refuse("dataset error", err)
 
 
 def combinations(overrides: list[str], multirun: bool, config_name: str) -> list[list[str]]:
