@@ -28,11 +28,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from lanes import (
+    LEARNING_TABLE_HEADER,
     ROOT,
     archive,
     bench_parser,
+    evaluation_cells,
     finish_return_axis,
-    official_runs,
+    official_rows,
     recorded_minutes,
     return_curve,
     run_lanes,
@@ -79,37 +81,13 @@ def run_dir(out_root: Path, method: str, seed: int) -> Path:
     return out_root / method / f"seed{seed}"
 
 
-def _evaluations(seed_dir: Path) -> list[str]:
-    """Cells: best evaluation and last evaluation, each 'deterministic / stochastic' (- where not run)."""
-    path = seed_dir / "eval.csv"
-    if not path.exists():
-        return ["?", "?"]
-    df = pd.read_csv(path)
-    cols = [df.get(c) for c in ("eval/return_det", "eval/return_stoch")]
-    best = " / ".join("-" if c is None else f"{c.max():.0f}" for c in cols)
-    last = " / ".join("-" if c is None else f"{c.iloc[-1]:.0f}" for c in cols)
-    return [best, f"{last} (step {int(df['step'].iloc[-1])})"]
-
-
-def _official_rows(task: str, labels: dict[str, str]) -> list[str]:
-    """Our table's columns for the official runs on ``task``."""
-    return [f"| {labels[r.method]}, official ({r.repository}@{r.commit}) | {r.seed} | {r.first_episode_1000} | "
-            f"{r.max_episode_return} | {r.last10_mean} | - / {r.best_eval} | - / {r.last_eval} | {r.env_steps} | "
-            f"{r.cpu_minutes} | - |" for r in official_runs(task, list(labels)).itertuples()]
-
-
 def summarize(task: Task, out_root: Path, doc_dir: Path, methods: list[str]) -> str:
     cols = min(3, len(methods))
     rows = -(-len(methods) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), sharey=True, squeeze=False)
     for ax in axes.flat[len(methods):]:
         ax.set_visible(False)
-    lines = [
-        ("| method | seed | env steps to first episode of 1000 | max episode return | mean of last 10 episodes "
-         "| best evaluation (det / stoch) | last evaluation (det / stoch) | env steps | CPU time (min) "
-         "| wall time (min) |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = list(LEARNING_TABLE_HEADER)
     warmup_returns = []  # episodes of the uniform-random warm-up, before the first update
     for ax, method in zip(axes.flat, methods):
         label = METHODS[method][0]
@@ -120,11 +98,11 @@ def summarize(task: Task, out_root: Path, doc_dir: Path, methods: list[str]) -> 
             df = pd.read_csv(csv)
             warmup_returns += df.loc[df["step"] <= task.warmup_steps, "train/episode_return"].tolist()
             cells = [label, seed_dir.name[4:], *return_curve(ax, df, seed_dir.name, task.threshold),
-                     *_evaluations(seed_dir),
+                     *evaluation_cells(seed_dir),
                      str(int(df["step"].iloc[-1])), recorded_minutes(seed_dir, "cpu"), recorded_minutes(seed_dir, "wall")]
             lines.append("| " + " | ".join(cells) + " |")
         finish_return_axis(ax, f"{label} ({task.env_id})", task.threshold, task.random_return)
-    lines += _official_rows(task.env_id, {m: METHODS[m][0] for m in methods})
+    lines += official_rows(task.env_id, {m: METHODS[m][0] for m in methods})
     for row in axes:
         row[0].set_ylabel("training episode return\n(10-episode mean)")
     return write_report(

@@ -113,6 +113,35 @@ def official_runs(task: str, methods: list[str]):
     return rows[(rows["task"] == task) & rows["method"].isin(methods)]
 
 
+LEARNING_TABLE_HEADER = (
+    ("| method | seed | env steps to first episode of 1000 | max episode return | mean of last 10 episodes "
+    "| best evaluation (det / stoch) | last evaluation (det / stoch) | env steps | CPU time (min) | wall time (min) |"),
+    "|---|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def official_rows(task: str, labels: dict[str, str]) -> list[str]:
+    """Rows of the learning tables (first 1000, max, last 10, evaluations, steps, CPU) for the official runs
+    on ``task``; ``labels``: method -> the name the table gives it."""
+    return [f"| {labels[r.method]}, official ({r.repository}@{r.commit}) | {r.seed} | {r.first_episode_1000} | "
+            f"{r.max_episode_return} | {r.last10_mean} | - / {r.best_eval} | - / {r.last_eval} | {r.env_steps} | "
+            f"{r.cpu_minutes} | - |" for r in official_runs(task, list(labels)).itertuples()]
+
+
+def evaluation_cells(seed_dir: Path) -> list[str]:
+    """Cells: best evaluation and last evaluation, each 'deterministic / stochastic' (- where not run)."""
+    import pandas as pd
+
+    path = seed_dir / "eval.csv"
+    if not path.exists():
+        return ["?", "?"]
+    df = pd.read_csv(path)
+    cols = [df.get(c) for c in ("eval/return_det", "eval/return_stoch")]
+    best = " / ".join("-" if c is None else f"{c.max():.0f}" for c in cols)
+    last = " / ".join("-" if c is None else f"{c.iloc[-1]:.0f}" for c in cols)
+    return [best, f"{last} (step {int(df['step'].iloc[-1])})"]
+
+
 def recorded_minutes(run_dir: Path, kind: str = "wall") -> str:
     """``kind`` 'wall' or 'cpu', as written by ``train``; '?' when not recorded."""
     path = run_dir / f"{kind}_minutes.txt"
