@@ -113,7 +113,7 @@ def test_buffer_holds_true_final_observations_and_nothing_across_resets(num_envs
     """Hopper under random actions: episodes end by falling and by the time limit, in each stream."""
     steps, max_steps, seed = 180, 15, 2
     cfg = compose_config([*TINY, "env=hopper", f"env.max_episode_steps={max_steps}", f"total_steps={steps}",
-                          "learning_starts=10000", "eval.every=0", f"num_envs={num_envs}", f"seed={seed}",
+                          "learning_starts=180", "eval.every=0", f"num_envs={num_envs}", f"seed={seed}",
                           "velocity=mlp", *TINY_VELOCITY["mlp"], f"out_dir={tmp_path}"])
     trainer = OnlineTrainer(cfg, tmp_path)
     trainer.run()
@@ -151,9 +151,9 @@ def test_launch_with_three_envs_and_two_updates_per_transition(tmp_path, subproc
 
 
 @pytest.mark.parametrize("override,message", [
-    ("num_envs=0", "num_envs: must be a positive integer"),
-    ("total_steps=301", "total_steps: 301 is not a multiple of num_envs=2"),
-    ("eval.workers=0", "eval.workers: must be a positive integer"),
+    ("num_envs=0", "num_envs=0: must be positive"),
+    ("total_steps=301", "total_steps=301: must be a multiple of num_envs=2"),
+    ("eval.workers=0", "eval.workers=0: must be positive"),
 ])
 def test_bad_vector_settings_stop_with_the_key(override, message, tmp_path, subprocess_env):
     result = launch([*TINY, "num_envs=2", override, f"out_dir={tmp_path}"], subprocess_env)

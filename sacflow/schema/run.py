@@ -113,8 +113,8 @@ def _updates_happen(node: dict, root: dict):
     if trainer != "on_policy" and node["buffer_size"] < node["batch_size"]:
         return "buffer_size", f"must hold at least one batch (batch_size={node['batch_size']})"
     if trainer == "online":
-        if node["learning_starts"] >= node["total_steps"]:
-            return "learning_starts", f"must be below total_steps={node['total_steps']}: no update would run"
+        if node["learning_starts"] > node["total_steps"]:
+            return "learning_starts", f"must not exceed total_steps={node['total_steps']}: no update would run"
         if node["total_steps"] % node["num_envs"]:
             return "total_steps", f"must be a multiple of num_envs={node['num_envs']}"
     if trainer == "offline_to_online":
