@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from sacflow.config_checks import ConfigError
 
 TYPE_WORDS = {int: "an integer", float: "a number", bool: "a boolean (true/false, yes/no, on/off)", str: "a string"}
+LIST_WORDS = {int: "a list of integers", float: "a list of numbers", bool: "a list of booleans", str: "a list of strings"}
 
 
 def join(path: str, key: str) -> str:
@@ -69,11 +70,11 @@ def _merge(schema: type, node: dict, path: str) -> dict:
 
 def _expected(schema: type, name: str) -> str:
     kind = typing.get_type_hints(schema).get(name)
-    args = [a for a in typing.get_args(kind) if a is not type(None)]
-    if typing.get_origin(kind) is list or (args and typing.get_origin(args[0]) is list):
-        element = typing.get_args(args[0] if args else kind)[0]
-        return f"a list of {TYPE_WORDS.get(element, 'values').split(' (')[0].removeprefix('an ').removeprefix('a ')}s"
-    return TYPE_WORDS.get(args[0] if args else kind, "of the declared type")
+    optional = [a for a in typing.get_args(kind) if a is not type(None)]
+    kind = optional[0] if typing.get_origin(kind) is not list and optional else kind  # T | None -> T
+    if typing.get_origin(kind) is list:
+        return LIST_WORDS.get(typing.get_args(kind)[0], "a list")
+    return TYPE_WORDS.get(kind, "of the declared type")
 
 
 def _what(schema: type) -> str:
